@@ -1,0 +1,142 @@
+"""Command line: argument parsing only. Each command calls one function of another module.
+
+Exit status (every command):
+
+====  =============================================================================
+0     success: every input was processed
+1     finished, but some inputs failed (each named on stderr and in the errors file)
+2     usage error (bad option or argument)
+3     nothing could be done (data or model not found or invalid, every input failed)
+4     the command is not built yet in this version (it says which issue tracks it)
+====  =============================================================================
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from hamfeat._version import __version__
+from hamfeat.errors import HamfeatError
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_FATAL, EXIT_NOT_BUILT = 0, 1, 2, 3, 4
+
+log = logging.getLogger("hamfeat")
+
+
+def _not_built(name: str, issue: int):
+    def run(args: argparse.Namespace) -> int:
+        print(
+            f"hamfeat {name}: not built yet in hamfeat {__version__} (tracked in issue #{issue}); "
+            "nothing was done.",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_BUILT
+
+    return run
+
+
+def _cmd_data(args: argparse.Namespace) -> int:
+    from hamfeat.data import load_dataset
+
+    ds = load_dataset(args.data, strict=args.strict)
+    for problem in ds.problems:
+        print(problem, file=sys.stderr)
+    counts = ds.table["dx"].value_counts().sort_index()
+    n_masks = int(ds.table["mask_path"].notna().sum())
+    print(
+        f"{ds.root}: {len(ds)} images, {ds.table['lesion_id'].nunique()} lesions, {n_masks} masks"
+    )
+    print("  " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    print(f"  {len(ds.errors)} error(s), {len(ds.problems) - len(ds.errors)} warning(s)")
+    return EXIT_PARTIAL if ds.errors else EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the ``hamfeat`` argument parser.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The parser; ``args.func(args)`` runs the chosen command and returns the exit status.
+    """
+    parser = argparse.ArgumentParser(
+        prog="hamfeat",
+        description="Hand-crafted features and classical models for dermoscopy (HAM10000).",
+        epilog="Exit status: 0 ok, 1 some inputs failed, 2 usage, 3 nothing done, 4 not built yet.",
+    )
+    parser.add_argument("--version", action="version", version=f"hamfeat {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    data_help = (
+        "data set folder (default: $HAMFEAT_DATA, then ./data/HAM10000, "
+        "then ../shared/data/ham10000)"
+    )
+
+    p = sub.add_parser("data", help="check a data set folder and list its problems")
+    p.add_argument("--data", metavar="DIR", help=data_help)
+    p.add_argument("--strict", action="store_true", help="fail on the first problem set")
+    p.set_defaults(func=_cmd_data)
+
+    p = sub.add_parser("features", help="extract the feature table of a data set")
+    p.add_argument("--data", metavar="DIR", help=data_help)
+    p.add_argument("-o", "--output", metavar="TABLE.parquet", required=True)
+    p.add_argument("--jobs", type=int, default=0, help="parallel processes (0: all cores)")
+    p.add_argument("--no-cache", action="store_true", help="recompute everything")
+    p.set_defaults(func=_not_built("features", 4))
+
+    p = sub.add_parser("train", help="train a model on a feature table")
+    p.add_argument("--features", metavar="TABLE.parquet", required=True)
+    p.add_argument("-o", "--output", metavar="MODEL.skops", required=True)
+    p.set_defaults(func=_not_built("train", 4))
+
+    p = sub.add_parser("cv", help="lesion-grouped cross-validation reports")
+    p.add_argument("--features", metavar="TABLE.parquet", required=True)
+    p.add_argument("--report-dir", metavar="DIR", default="benchmarks/reports")
+    p.set_defaults(func=_not_built("cv", 4))
+
+    p = sub.add_parser("score", help="score a folder of JPEG/PNG images with a trained model")
+    p.add_argument("folder", metavar="DIR")
+    p.add_argument("--model", metavar="PATH")
+    p.add_argument("--masks", metavar="DIR")
+    p.add_argument("--recursive", action="store_true")
+    p.add_argument("-o", "--output", metavar="scores.csv")
+    p.add_argument("--jobs", type=int, default=0)
+    p.set_defaults(func=_not_built("score", 5))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``hamfeat`` command line.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status (see the module docstring).
+    """
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="hamfeat: %(levelname)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.func(args))
+    except HamfeatError as exc:
+        print(f"hamfeat {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_FATAL
+    except KeyboardInterrupt:
+        print(f"hamfeat {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

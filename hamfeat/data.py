@@ -1,0 +1,449 @@
+"""Data set discovery and validation: a HAM10000 folder in, one clean table of images out.
+
+Accepted layouts (any mix, searched below the data folder):
+
+* images flat in the folder, or in ``HAM10000_images_part_1/`` and ``HAM10000_images_part_2/``,
+  ``HAM10000_images/``, ``images/``, ``ISIC2018_Task3_Training_Input/`` or
+  ``ISIC2018_Task3_Test_Images/``, named ``<image_id>.jpg`` (``.jpeg``/``.png`` too);
+* masks in ``HAM10000_segmentations_lesion_tschandl/``, ``masks/`` or ``segmentations/``, named
+  ``<image_id>_segmentation.png``;
+* labels from ``HAM10000_metadata.csv`` (or Dataverse's tab-separated ``HAM10000_metadata.tab``),
+  or else from an ISIC 2018 Task 3 ground-truth file (one-hot columns
+  ``image,MEL,NV,BCC,AKIEC,BKL,DF,VASC``), with lesion ids from an ISIC 2018
+  ``*LesionGroupings.csv`` when present.
+
+Problems never stop the reading of a folder: each is recorded with the file it concerns, the
+faulty rows are left out, and :func:`load_dataset` returns the rest, unless ``strict=True``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hamfeat.errors import DatasetError, ImageError, Problem
+from hamfeat.imageio import IMAGE_SUFFIXES, MAX_PIXELS, probe_header
+
+__all__ = [
+    "CLASSES",
+    "Dataset",
+    "DatasetError",
+    "find_data_dir",
+    "list_images",
+    "load_dataset",
+]
+
+#: The seven diagnostic classes, in the order used for every probability column.
+CLASSES: tuple[str, ...] = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
+#: ISIC 2018 Task 3 column names, in the official submission order.
+ISIC2018_COLUMNS: tuple[str, ...] = ("MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC")
+
+IMAGE_DIRS = (
+    "HAM10000_images_part_1",
+    "HAM10000_images_part_2",
+    "HAM10000_images",
+    "images",
+    "ISIC2018_Task3_Training_Input",
+    "ISIC2018_Task3_Validation_Input",
+    "ISIC2018_Task3_Test_Input",
+    "ISIC2018_Task3_Test_Images",
+)
+MASK_DIRS = ("HAM10000_segmentations_lesion_tschandl", "masks", "segmentations")
+METADATA_NAMES = ("HAM10000_metadata.csv", "HAM10000_metadata.tab", "HAM10000_metadata")
+REQUIRED_COLUMNS = ("lesion_id", "image_id", "dx")
+MASK_SUFFIX = "_segmentation"
+_ID_RE = re.compile(r"^[A-Za-z0-9_.\-]+$")
+
+_README_HINT = (
+    "put HAM10000 in ./data/HAM10000 (see data/README), set HAMFEAT_DATA, or pass --data DIR"
+)
+
+
+@dataclass
+class Dataset:
+    """A validated data set.
+
+    Attributes
+    ----------
+    root : pathlib.Path
+        The folder it was read from.
+    table : pandas.DataFrame
+        One row per usable image, sorted by ``image_id``: ``image_id, lesion_id, dx,
+        image_path, mask_path`` (missing, ``pd.isna``, when there is no mask), then any other
+        metadata columns (``dx_type, age, sex, localization`` for HAM10000).
+    problems : list of Problem
+        Everything found wrong, errors (rows left out) and warnings (rows kept).
+    """
+
+    root: Path
+    table: pd.DataFrame
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Problem]:
+        """Problems whose rows were left out."""
+        return [p for p in self.problems if p.severity == "error"]
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+def find_data_dir(data: str | os.PathLike[str] | None = None) -> Path:
+    """Locate the HAM10000 folder.
+
+    Order: ``data`` when given, then ``$HAMFEAT_DATA``, then ``./data/HAM10000``, then
+    ``../shared/data/ham10000``.
+
+    Parameters
+    ----------
+    data : path-like, optional
+        An explicit folder.
+
+    Returns
+    -------
+    pathlib.Path
+        An existing folder.
+
+    Raises
+    ------
+    DatasetError
+        When no candidate exists; the message says where to put the data.
+    """
+    if data is not None:
+        path = Path(data).expanduser()
+        if not path.is_dir():
+            raise DatasetError(f"{path}: data folder not found; {_README_HINT}")
+        return path
+    candidates = []
+    env = os.environ.get("HAMFEAT_DATA")
+    if env:
+        candidates.append(Path(env).expanduser())
+    candidates += [Path("data/HAM10000"), Path("../shared/data/ham10000")]
+    for path in candidates:
+        if path.is_dir():
+            return path
+    tried = ", ".join(str(c) for c in candidates)
+    raise DatasetError(f"no HAM10000 data found (tried {tried}); {_README_HINT}")
+
+
+def list_images(
+    folder: str | os.PathLike[str], *, recursive: bool = False
+) -> tuple[list[Path], list[Problem]]:
+    """List the image files of a folder, sorted by path.
+
+    Parameters
+    ----------
+    folder : path-like
+        The folder.
+    recursive : bool
+        Descend into sub-folders.
+
+    Returns
+    -------
+    files : list of pathlib.Path
+        Files whose suffix is one of ``.jpg .jpeg .png`` (any case), sorted.
+    problems : list of Problem
+        Other files found (warnings), broken links and unreadable sub-folders.
+
+    Raises
+    ------
+    DatasetError
+        When ``folder`` is not a readable folder.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise DatasetError(f"{root}: not a folder")
+    files: list[Path] = []
+    problems: list[Problem] = []
+
+    def onerror(exc: OSError) -> None:
+        problems.append(Problem(str(exc.filename), f"cannot list folder ({exc.strerror})"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=onerror, followlinks=False):
+        dirnames.sort()
+        if not recursive:
+            dirnames.clear()
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if name.startswith("."):
+                continue
+            if path.suffix.lower() in IMAGE_SUFFIXES:
+                files.append(path)
+            else:
+                problems.append(
+                    Problem(str(path), "not a .jpg/.jpeg/.png file; skipped", "warning")
+                )
+    files.sort()
+    return files, problems
+
+
+def _index_files(
+    root: Path, dirs: Iterable[str], *, masks: bool
+) -> tuple[dict[str, Path], list[Problem]]:
+    """Map ids to files in ``root`` and the known sub-folders; duplicates are problems."""
+    found: dict[str, Path] = {}
+    problems: list[Problem] = []
+    folders = [root] + [root / d for d in dirs if (root / d).is_dir()]
+    for folder in folders:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as exc:
+            problems.append(Problem(str(folder), f"cannot list folder ({exc.strerror})"))
+            continue
+        for entry in entries:
+            stem, suffix = os.path.splitext(entry.name)
+            if suffix.lower() not in IMAGE_SUFFIXES or entry.name.startswith("."):
+                continue
+            if masks != stem.endswith(MASK_SUFFIX):
+                continue
+            key = stem[: -len(MASK_SUFFIX)] if masks else stem
+            path = Path(entry.path)
+            if key in found:
+                kind = "mask" if masks else "image"
+                problems.append(
+                    Problem(str(path), f"duplicate {kind} for {key} (also {found[key]}); ignored")
+                )
+                continue
+            found[key] = path
+    return found, problems
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    sep = "\t" if path.suffix.lower() in (".tab", ".tsv") or path.suffix == "" else ","
+    try:
+        table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False)
+    except Exception as exc:  # pandas raises many types on broken files
+        raise DatasetError(f"{path}: cannot read table ({exc})") from None
+    table.columns = [str(c).strip().strip('"') for c in table.columns]
+    return table
+
+
+def _find_labels(root: Path) -> tuple[pd.DataFrame, Path, list[Problem]]:
+    """Read labels from HAM10000 metadata or ISIC 2018 ground truth; normalise columns."""
+    problems: list[Problem] = []
+    for name in METADATA_NAMES:
+        path = root / name
+        if path.is_file():
+            table = _read_table(path)
+            missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+            if missing:
+                raise DatasetError(
+                    f"{path}: missing column(s) {', '.join(missing)}; "
+                    f"expected {','.join(REQUIRED_COLUMNS)} (found {','.join(table.columns)})"
+                )
+            return table, path, problems
+    truth = sorted(root.glob("*GroundTruth*.csv")) + sorted(root.glob("*/*GroundTruth*.csv"))
+    if truth:
+        return _read_isic2018(truth[0], root, problems), truth[0], problems
+    raise DatasetError(
+        f"{root}: no labels found (HAM10000_metadata.csv or an ISIC 2018 *GroundTruth.csv); "
+        + _README_HINT
+    )
+
+
+def _read_isic2018(path: Path, root: Path, problems: list[Problem]) -> pd.DataFrame:
+    table = _read_table(path)
+    missing = [c for c in ("image", *ISIC2018_COLUMNS) if c not in table.columns]
+    if missing:
+        raise DatasetError(
+            f"{path}: missing column(s) {', '.join(missing)} of the ISIC 2018 format"
+        )
+    try:
+        onehot = table[list(ISIC2018_COLUMNS)].astype(float).to_numpy()
+    except ValueError as exc:
+        raise DatasetError(f"{path}: class columns are not numbers ({exc})") from None
+    dx = np.array([c.lower() for c in ISIC2018_COLUMNS], dtype=object)[onehot.argmax(axis=1)]
+    n_pos = (onehot > 0.5).sum(axis=1)
+    dx = np.where(n_pos == 1, dx, "")  # "" is reported as an unknown label below
+    out = pd.DataFrame({"image_id": table["image"].str.strip(), "dx": dx})
+    for i in np.flatnonzero(n_pos != 1):
+        problems.append(
+            Problem(f"{path}:{i + 2}", f"row has {n_pos[i]} positive classes, expected exactly 1")
+        )
+    groupings = sorted(root.glob("*LesionGroupings*.csv")) + sorted(
+        root.glob("*/*LesionGroupings*.csv")
+    )
+    if groupings:
+        g = _read_table(groupings[0])
+        if {"image", "lesion_id"} <= set(g.columns):
+            out = out.merge(
+                g[["image", "lesion_id"]].rename(columns={"image": "image_id"}),
+                on="image_id",
+                how="left",
+            )
+    if "lesion_id" not in out.columns:
+        out["lesion_id"] = ""
+    no_lesion = out["lesion_id"].isna() | (out["lesion_id"] == "")
+    if no_lesion.any():
+        problems.append(
+            Problem(
+                str(path),
+                f"{int(no_lesion.sum())} image(s) have no lesion_id; "
+                "each is treated as its own lesion",
+                "warning",
+            )
+        )
+        out.loc[no_lesion, "lesion_id"] = out.loc[no_lesion, "image_id"]
+    return out
+
+
+def load_dataset(
+    data: str | os.PathLike[str] | None = None,
+    *,
+    strict: bool = False,
+    check_files: bool = True,
+) -> Dataset:
+    """Read and validate a HAM10000-style data set folder.
+
+    Parameters
+    ----------
+    data : path-like, optional
+        The folder; see :func:`find_data_dir` for the default.
+    strict : bool
+        Raise :class:`DatasetError` listing every problem when any row had to be left out.
+    check_files : bool
+        Read every image's and mask's header (cheap: no pixel is decoded) to find empty,
+        non-image and oversized files, and masks whose size differs from their image's.
+
+    Returns
+    -------
+    Dataset
+        The usable rows and every problem found.
+
+    Raises
+    ------
+    DatasetError
+        The folder or its labels cannot be read at all, or ``strict`` and a problem was found.
+    """
+    root = find_data_dir(data)
+    labels, label_path, problems = _find_labels(root)
+    images, p = _index_files(root, IMAGE_DIRS, masks=False)
+    problems += p
+    masks, p = _index_files(root, MASK_DIRS, masks=True)
+    problems += p
+
+    labels = labels.copy()
+    for col in REQUIRED_COLUMNS:
+        labels[col] = labels[col].astype(str).str.strip()
+    labels["dx"] = labels["dx"].str.lower()
+    keep = np.ones(len(labels), dtype=bool)
+    line = np.arange(len(labels)) + 2  # header is line 1
+    for i in np.flatnonzero(~labels["dx"].isin(CLASSES).to_numpy()):
+        if labels["dx"].iat[i]:
+            problems.append(
+                Problem(
+                    f"{label_path}:{line[i]}",
+                    f"unknown dx {labels['dx'].iat[i]!r} for {labels['image_id'].iat[i]} "
+                    f"(expected one of {', '.join(CLASSES)})",
+                )
+            )
+        keep[i] = False
+    for i in np.flatnonzero((labels["image_id"] == "").to_numpy()):
+        problems.append(Problem(f"{label_path}:{line[i]}", "empty image_id"))
+        keep[i] = False
+    for i in np.flatnonzero((labels["lesion_id"] == "").to_numpy() & keep):
+        problems.append(
+            Problem(f"{label_path}:{line[i]}", f"empty lesion_id for {labels['image_id'].iat[i]}")
+        )
+        keep[i] = False
+    dup = labels["image_id"].duplicated(keep="first").to_numpy()
+    for i in np.flatnonzero(dup):
+        problems.append(
+            Problem(
+                f"{label_path}:{line[i]}",
+                f"duplicate image_id {labels['image_id'].iat[i]}; first row kept",
+            )
+        )
+    keep &= ~dup
+    has_file = labels["image_id"].isin(images.keys()).to_numpy()
+    for i in np.flatnonzero(keep & ~has_file):
+        problems.append(
+            Problem(
+                f"{label_path}:{line[i]}",
+                f"no image file for {labels['image_id'].iat[i]} under {root}",
+            )
+        )
+    keep &= has_file
+    labelled = set(labels["image_id"])
+    for key in sorted(set(images) - labelled):
+        problems.append(
+            Problem(str(images[key]), "image has no row in the labels; ignored", "warning")
+        )
+    for key in sorted(set(masks) - set(images)):
+        problems.append(Problem(str(masks[key]), "mask has no matching image; ignored", "warning"))
+
+    table = labels.loc[keep].copy()
+    table["image_path"] = [str(images[k]) for k in table["image_id"]]
+    table["mask_path"] = [str(masks[k]) if k in masks else None for k in table["image_id"]]
+
+    if check_files:
+        bad = _check_headers(table, problems)
+        table = table.loc[~bad]
+
+    first = ["image_id", "lesion_id", "dx", "image_path", "mask_path"]
+    table = table[first + [c for c in table.columns if c not in first]]
+    table = table.sort_values("image_id", kind="stable").reset_index(drop=True)
+    if "age" in table.columns:
+        table["age"] = pd.to_numeric(table["age"], errors="coerce")
+    dataset = Dataset(root=root, table=table, problems=problems)
+    if strict and dataset.errors:
+        raise DatasetError(f"{root}: {len(dataset.errors)} problem(s) in the data set", problems)
+    if table.empty:
+        raise DatasetError(f"{root}: no usable image in the data set", problems)
+    return dataset
+
+
+def _check_headers(table: pd.DataFrame, problems: list[Problem]) -> np.ndarray:
+    """Header-level checks of images and masks; returns a bool array of rows to drop."""
+    bad = np.zeros(len(table), dtype=bool)
+    mask_col = table.columns.get_loc("mask_path")
+    for i, (img, mask) in enumerate(zip(table["image_path"], table["mask_path"], strict=True)):
+        size = _header_size(img, problems)
+        if size is None:
+            bad[i] = True
+            continue
+        if pd.isna(mask):
+            continue
+        msize = _header_size(mask, problems, severity="warning", what="mask")
+        if msize is None:
+            table.iat[i, mask_col] = None
+        elif msize != size:
+            problems.append(
+                Problem(
+                    mask,
+                    f"mask is {msize[0]}x{msize[1]} but its image is "
+                    f"{size[0]}x{size[1]}; mask ignored",
+                    "warning",
+                )
+            )
+            table.iat[i, mask_col] = None
+    return bad
+
+
+def _header_size(
+    path: str, problems: list[Problem], severity: str = "error", what: str = "image"
+) -> tuple[int, int] | None:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 16)
+    except OSError as exc:
+        problems.append(Problem(path, f"cannot read {what} ({exc.strerror})", severity))
+        return None
+    if not head:
+        problems.append(Problem(path, f"empty {what} file (0 bytes)", severity))
+        return None
+    try:
+        _fmt, _mode, size = probe_header(head, path, ImageError)
+    except ImageError as exc:
+        problems.append(Problem(path, exc.reason, severity))
+        return None
+    if size[0] * size[1] > MAX_PIXELS:
+        problems.append(Problem(path, f"{what} too large ({size[0]}x{size[1]}); refused", severity))
+        return None
+    return size

@@ -1,0 +1,98 @@
+"""Shared fixtures: the real data folder (skipped when absent) and small generated data sets."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+SHARED = Path(
+    os.environ.get(
+        "HAMFEAT_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    )
+)
+HAM = SHARED / "ham10000"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real ``shared/data`` folder; tests using it skip when it is absent."""
+    if not (HAM / "HAM10000_metadata.csv").is_file():
+        pytest.skip(f"real data not found at {SHARED} (set HAMFEAT_SHARED_DATA)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def ham_dir(shared_data: Path) -> Path:
+    """The real HAM10000 folder."""
+    return shared_data / "ham10000"
+
+
+def synthetic_lesion(h: int = 45, w: int = 60, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A skin-coloured RGB image with a dark elliptical lesion, and its mask."""
+    rng = np.random.default_rng(seed)
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = (205, 160, 140)
+    yy, xx = np.mgrid[:h, :w]
+    cy, cx = h / 2 + rng.uniform(-2, 2), w / 2 + rng.uniform(-2, 2)
+    mask = ((yy - cy) / (h * 0.3)) ** 2 + ((xx - cx) / (w * 0.28)) ** 2 <= 1
+    img[mask] = (110, 70, 55)
+    noise = rng.integers(-12, 13, size=img.shape)
+    img = np.clip(img.astype(int) + noise, 0, 255).astype(np.uint8)
+    return img, mask
+
+
+def write_jpeg(path: Path, rgb: np.ndarray, quality: int = 90) -> Path:
+    """Write an RGB array as a JPEG."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, buf = cv2.imencode(
+        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
+    assert ok
+    path.write_bytes(buf.tobytes())
+    return path
+
+
+def write_mask(path: Path, mask: np.ndarray) -> Path:
+    """Write a bool mask as an 8-bit PNG, lesion = 255."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, buf = cv2.imencode(".png", mask.astype(np.uint8) * 255)
+    assert ok
+    path.write_bytes(buf.tobytes())
+    return path
+
+
+METADATA_HEADER = "lesion_id,image_id,dx,dx_type,age,sex,localization\n"
+DX_CYCLE = ("nv", "mel", "bkl", "bcc", "akiec", "vasc", "df")
+
+
+def make_ham_folder(
+    root: Path,
+    n: int = 6,
+    *,
+    image_dirs: tuple[str, ...] = ("HAM10000_images_part_1", "HAM10000_images_part_2"),
+    mask_dir: str | None = "HAM10000_segmentations_lesion_tschandl",
+    size: tuple[int, int] = (45, 60),
+) -> Path:
+    """Write a small HAM10000-layout folder: ``n`` images, masks, metadata (2 images/lesion)."""
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(n):
+        image_id = f"ISIC_{i:07d}"
+        img, mask = synthetic_lesion(*size, seed=i)
+        folder = root / image_dirs[i % len(image_dirs)] if image_dirs else root
+        write_jpeg(folder / f"{image_id}.jpg", img)
+        if mask_dir is not None:
+            write_mask(root / mask_dir / f"{image_id}_segmentation.png", mask)
+        rows.append(f"HAM_{i // 2:07d},{image_id},{DX_CYCLE[i % 7]},histo,{40 + i}.0,male,back\n")
+    (root / "HAM10000_metadata.csv").write_text(METADATA_HEADER + "".join(rows))
+    return root
+
+
+@pytest.fixture
+def ham_folder(tmp_path: Path) -> Path:
+    """A small generated HAM10000 folder in the released layout."""
+    return make_ham_folder(tmp_path / "HAM10000")

@@ -1,0 +1,42 @@
+"""Argument checks shared by the kernel wrappers (plain Python, numpy only)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def check_array(
+    x: object,
+    name: str,
+    dtype: np.dtype | type | tuple[np.dtype | type, ...],
+    ndim: int,
+    *,
+    channels: int | None = None,
+) -> np.ndarray:
+    """Check that ``x`` is a C-contiguous ndarray of the given dtype(s) and ndim.
+
+    Raises ``TypeError`` for a non-array or a wrong dtype, ``ValueError`` for a wrong
+    number of dimensions, a wrong channel count (last axis) or non-C-contiguous memory.
+    Returns ``x`` unchanged.
+    """
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
+    dtypes = dtype if isinstance(dtype, tuple) else (dtype,)
+    if not any(x.dtype == np.dtype(d) for d in dtypes):
+        want = " or ".join(np.dtype(d).name for d in dtypes)
+        raise TypeError(f"{name} must have dtype {want}, got {x.dtype.name}")
+    if x.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {x.shape}")
+    if channels is not None and x.shape[-1] != channels:
+        raise ValueError(f"{name} must have {channels} channels (last axis), got shape {x.shape}")
+    if not x.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous (use np.ascontiguousarray)")
+    return x
+
+
+def check_mask(mask: object, shape: tuple[int, ...], name: str = "mask") -> np.ndarray:
+    """Check a C-contiguous boolean 2-D mask whose shape equals ``shape``."""
+    m = check_array(mask, name, np.bool_, 2)
+    if m.shape != tuple(shape):
+        raise ValueError(f"{name} shape {m.shape} does not match image shape {tuple(shape)}")
+    return m

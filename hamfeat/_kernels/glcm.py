@@ -94,6 +94,26 @@ def glcm_offsets(distances: np.ndarray, angles: np.ndarray) -> tuple[np.ndarray,
 
 
 @numba.njit(cache=True, nogil=True)
+def _count_pairs(
+    code: np.ndarray,
+    rel: int,
+    h_: int,
+    w_: int,
+    wp: int,
+    pad: int,
+    l1: int,
+    n_cells: int,
+    acc: np.ndarray,
+) -> None:
+    # acc: int32 (4 * n_cells,); sub-table (c & 3) breaks same-bin store/load chains
+    for r in range(h_):
+        base = (r + pad) * wp + pad
+        for c in range(w_):
+            i0 = base + c
+            acc[(c & 3) * n_cells + code[i0] * l1 + code[i0 + rel]] += 1
+
+
+@numba.njit(cache=True, nogil=True)
 def _glcm_core(
     q: np.ndarray,
     mask: np.ndarray,
@@ -107,8 +127,8 @@ def _glcm_core(
     # code = q + 1 inside the mask and 0 outside the mask or the image, so every pair
     # (p, p + offset) is counted into an (L+1) x (L+1) table without any test and the
     # row/column 0 (pairs touching a non-mask pixel) are simply ignored at the end.
-    # Consecutive pixels often hit the same bin; interleaving n_copy sub-tables by
-    # column breaks that store->load dependency chain.
+    # Consecutive pixels often hit the same bin; interleaving 4 sub-tables by column
+    # breaks that store->load dependency chain.
     h_, w_ = q.shape
     n_d, n_a = drow.shape
     n_off = n_d * n_a
@@ -124,30 +144,21 @@ def _glcm_core(
             code[base + c] = (np.int32(q[r, c]) + 1) if mask[r, c] else 0
     l1 = levels + 1
     n_cells = l1 * l1
-    n_copy = 4 if levels <= 64 else 1  # power of two
-    copy_mask = n_copy - 1
-    acc = np.zeros((n_off, n_copy * n_cells), dtype=np.int32)
-    for k in range(n_off):
-        oy = drow.flat[k]
-        ox = dcol.flat[k]
-        if abs(oy) >= h_ or abs(ox) >= w_:
-            continue  # the partner pixel is never inside the image
-        rel = oy * wp + ox
-        for r in range(h_):
-            base = (r + pad) * wp + pad
-            for c in range(w_):
-                i0 = base + c
-                acc[k, (c & copy_mask) * n_cells + code[i0] * l1 + code[i0 + rel]] += 1
+    buf = np.empty(4 * n_cells, dtype=np.int32)  # 4 column-interleaved sub-tables
     for di in range(n_d):
         for ai in range(n_a):
-            k = di * n_a + ai
+            oy = drow[di, ai]
+            ox = dcol[di, ai]
+            buf[:] = 0
+            if abs(oy) < h_ and abs(ox) < w_:  # else the partner is never in the image
+                _count_pairs(code, oy * wp + ox, h_, w_, wp, pad, l1, n_cells, buf)
             for i in range(levels):
                 for j in range(levels):
                     v = 0
-                    for cp in range(n_copy):
-                        v += acc[k, cp * n_cells + (i + 1) * l1 + (j + 1)]
+                    for cp in range(4):
+                        v += buf[cp * n_cells + (i + 1) * l1 + (j + 1)]
                         if symmetric:
-                            v += acc[k, cp * n_cells + (j + 1) * l1 + (i + 1)]
+                            v += buf[cp * n_cells + (j + 1) * l1 + (i + 1)]
                     out[i, j, di, ai] = v
 
 

@@ -98,8 +98,10 @@ def _check_hsv(rgb: np.ndarray, max_mismatch: float = 0.1) -> None:
     np.testing.assert_array_equal(ours[..., 1:], ref[..., 1:])
     np.testing.assert_allclose(ours[..., 0], ref[..., 0], rtol=0, atol=HSV_H_ATOL)
     # only OpenCV's non-FMA scalar row tails (or a non-FMA build) may differ
+    # (tiny images are all "tail", so the fraction is only meaningful for large ones)
     frac = (ours[..., 0] != ref[..., 0]).mean()
-    assert frac <= max_mismatch, f"{frac:.2%} of H values differ (by <= 1 ulp)"
+    large = rgb.shape[0] * rgb.shape[1] >= 1000
+    assert not large or frac <= max_mismatch, f"{frac:.2%} of H values differ (by <= 1 ulp)"
 
 
 @pytest.mark.parametrize("shape", RANDOM_SHAPES)

@@ -54,6 +54,40 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if ds.errors else EXIT_OK
 
 
+def _cmd_features(args: argparse.Namespace) -> int:
+    from hamfeat.extract import extract_dataset
+    from hamfeat.pipeline import FeatureConfig
+
+    config = FeatureConfig(
+        families=tuple(args.families.split(",")) if args.families else None,
+        color_constancy=not args.no_color_constancy,
+        hair_removal=args.hair_removal,
+    )
+    result = extract_dataset(
+        args.data,
+        args.output,
+        config,
+        use_masks=args.masks == "given",
+        jobs=args.jobs,
+        cache_dir=False if args.no_cache else True,
+    )
+    n_err = sum(p.severity == "error" for p in result.problems)
+    for p in result.problems:
+        if p.severity == "error" or args.verbose:
+            print(f"hamfeat features: {p}", file=sys.stderr)
+    n_warn = len(result.problems) - n_err
+    print(
+        f"hamfeat features: {len(result.table)} images -> {args.output} "
+        f"({result.n_computed} computed, {result.n_cached} from cache, "
+        f"{result.table.shape[1]} columns); {n_err} error(s), {n_warn} warning(s)"
+        + ("" if args.verbose or not n_warn else "; -v lists warnings"),
+        file=sys.stderr,
+    )
+    if result.table.empty:
+        return EXIT_FATAL
+    return EXIT_PARTIAL if n_err else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the ``hamfeat`` argument parser.
 
@@ -85,8 +119,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", metavar="DIR", help=data_help)
     p.add_argument("-o", "--output", metavar="TABLE.parquet", required=True)
     p.add_argument("--jobs", type=int, default=0, help="parallel processes (0: all cores)")
-    p.add_argument("--no-cache", action="store_true", help="recompute everything")
-    p.set_defaults(func=_not_built("features", 4))
+    p.add_argument("--no-cache", action="store_true", help="recompute everything, cache nothing")
+    p.add_argument("--families", metavar="A,B", help="feature families to compute (default: all)")
+    p.add_argument(
+        "--masks",
+        choices=("given", "auto"),
+        default="given",
+        help="use the data set's masks where present (given), or segment every image (auto)",
+    )
+    p.add_argument("--no-color-constancy", action="store_true", help="skip Shades-of-Gray")
+    p.add_argument("--hair-removal", action="store_true", help="remove hair before features")
+    p.set_defaults(func=_cmd_features)
 
     p = sub.add_parser("train", help="train a model on a feature table")
     p.add_argument("--features", metavar="TABLE.parquet", required=True)

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_ham_folder, synthetic_lesion, write_jpeg, write_mask
 from PIL import Image
 
+from conftest import make_ham_folder, synthetic_lesion, write_jpeg, write_mask
 from hamfeat.data import CLASSES, find_data_dir, list_images, load_dataset
 from hamfeat.errors import DatasetError
 from hamfeat.imageio import read_image, read_mask

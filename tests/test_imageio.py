@@ -9,9 +9,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import synthetic_lesion, write_jpeg, write_mask
 from PIL import Image
 
+from conftest import synthetic_lesion, write_jpeg, write_mask
 from hamfeat.errors import ImageError, MaskError
 from hamfeat.imageio import (
     MAX_PIXELS,

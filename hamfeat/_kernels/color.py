@@ -11,7 +11,14 @@ import numpy as np
 
 from hamfeat._kernels._validate import check_array
 
-__all__ = ["LAB_WHITE_D65", "XYZ_FROM_RGB", "rgb_to_gray", "rgb_to_hsv", "rgb_to_lab"]
+__all__ = [
+    "LAB_WHITE_D65",
+    "XYZ_FROM_RGB",
+    "rgb_to_gray",
+    "rgb_to_hsv",
+    "rgb_to_lab",
+    "scale_to_u8",
+]
 
 # --------------------------------------------------------------------------- HSV
 
@@ -224,4 +231,53 @@ def rgb_to_gray(rgb: np.ndarray) -> np.ndarray:
     check_array(rgb, "rgb", np.uint8, 3, channels=3)
     out = np.empty(rgb.shape[:2], dtype=np.uint8)
     _rgb_to_gray_core(rgb.reshape(-1), out.reshape(-1))
+    return out
+
+
+# --------------------------------------------------------------------------- to uint8
+
+
+@numba.njit(cache=True, nogil=True)
+def _scale_to_u8_core(
+    values: np.ndarray, scale: np.ndarray, offset: np.ndarray, out: np.ndarray
+) -> None:
+    h, w, c = values.shape
+    for y in range(h):
+        for x in range(w):
+            for k in range(c):
+                v = np.floor(values[y, x, k] * scale[k] + offset[k] + np.float32(0.5))
+                if v < 0:
+                    v = 0
+                elif v > 255:
+                    v = 255
+                out[y, x, k] = np.uint8(v)
+
+
+def scale_to_u8(values: np.ndarray, scale: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """Map float channels to ``uint8`` levels: ``clip(floor(v * scale + offset + 0.5), 0, 255)``.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        ``float32`` ``(H, W, C)``, C-contiguous.
+    scale, offset : numpy.ndarray
+        ``float32`` ``(C,)`` per-channel factors.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint8`` ``(H, W, C)``.
+
+    Examples
+    --------
+    >>> v = np.array([[[0.0, 0.5, 1.0]]], np.float32)
+    >>> scale_to_u8(v, np.float32([255, 255, 255]), np.float32([0, 0, 0]))[0, 0].tolist()
+    [0, 128, 255]
+    """
+    check_array(values, "values", np.float32, 3)
+    c = values.shape[2]
+    scale = np.ascontiguousarray(scale, dtype=np.float32).reshape(c)
+    offset = np.ascontiguousarray(offset, dtype=np.float32).reshape(c)
+    out = np.empty(values.shape, np.uint8)
+    _scale_to_u8_core(values, scale, offset, out)
     return out

@@ -1,0 +1,385 @@
+"""Batch feature extraction: parallel workers, a resumable cache, atomic writes, progress.
+
+The cache lives in ``$HAMFEAT_CACHE_DIR`` (default ``$XDG_CACHE_HOME/hamfeat`` or
+``~/.cache/hamfeat``), one folder per :meth:`FeatureConfig.key`. Each entry is keyed by the
+SHA-256 of the image's bytes and of its mask's bytes, so a renamed file is not recomputed and a
+changed one is. Results are flushed to the cache in parquet parts while the run goes on (each
+written to a temporary file and renamed into place), so a run that is killed keeps everything
+flushed before the kill and the next run computes only the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hamfeat.errors import HamfeatError, ImageError, Problem
+from hamfeat.pipeline import FeatureConfig, extract_file
+
+__all__ = ["ExtractionResult", "default_cache_dir", "extract_table", "write_table_atomic"]
+
+log = logging.getLogger("hamfeat")
+
+#: Images per worker task.
+CHUNK = 16
+#: Flush new results to the cache at least this often (seconds) and every this many images.
+FLUSH_SECONDS, FLUSH_ROWS = 10.0, 512
+#: Merge cache parts when there are more than this many.
+MAX_PARTS = 64
+META_COLUMNS = ("mask_source", "mask_method")
+
+
+def default_cache_dir() -> Path:
+    """``$HAMFEAT_CACHE_DIR``, else ``$XDG_CACHE_HOME/hamfeat``, else ``~/.cache/hamfeat``."""
+    env = os.environ.get("HAMFEAT_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "hamfeat"
+
+
+@dataclass
+class ExtractionResult:
+    """What :func:`extract_table` returns.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per image that could be read, sorted by ``image_id``: the input's label
+        columns, ``mask_source``, ``mask_method``, then one column per feature.
+    problems : list of Problem
+        Images that failed (errors; not in the table) and warnings (rejected masks, failed
+        families).
+    n_computed, n_cached : int
+        How many images were computed in this run and how many came from the cache.
+    """
+
+    table: pd.DataFrame
+    problems: list[Problem] = field(default_factory=list)
+    n_computed: int = 0
+    n_cached: int = 0
+
+
+def _hash_file(path: str | None) -> str:
+    if path is None or (not isinstance(path, str | os.PathLike)) or pd.isna(path):
+        return "-"
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        h.update(fh.read())
+    return h.hexdigest()
+
+
+def _key(image_path: str, mask_path: str | None) -> str:
+    """Cache key of one image: hash of its bytes and of its mask's bytes."""
+    try:
+        mh = _hash_file(mask_path)
+    except OSError:
+        mh = "unreadable"  # the worker reports it and falls back to automatic segmentation
+    return hashlib.sha256(f"{_hash_file(image_path)}:{mh}".encode()).hexdigest()[:32]
+
+
+def _work(items: list[tuple[int, str, str | None]], config: FeatureConfig):
+    """Worker task: extract a chunk of images; never raises for one bad image."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    out = []
+    for idx, image_path, mask_path in items:
+        try:
+            res = extract_file(image_path, mask_path, config)
+            out.append((idx, res.values, res.mask_source, res.mask_method, res.warnings, None))
+        except HamfeatError as exc:
+            out.append((idx, None, None, None, [], str(exc)))
+        except Exception as exc:  # a bug must not kill the batch either; it is reported
+            out.append((idx, None, None, None, [], f"{image_path}: unexpected error ({exc!r})"))
+    return out
+
+
+class _Cache:
+    """Parquet parts under one configuration's folder; safe against kills at any moment."""
+
+    def __init__(self, root: Path | None, config: FeatureConfig, names: list[str]) -> None:
+        self.dir = None if root is None else Path(root) / config.key()
+        self.names = names
+        self.pending: list[dict] = []
+        self.entries: dict[str, tuple[np.ndarray, str, str, str]] = {}
+        if self.dir is not None:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._load()
+
+    def _parts(self) -> list[Path]:
+        return sorted(self.dir.glob("part-*.parquet"))
+
+    def _load(self) -> None:
+        for part in self._parts():
+            try:
+                df = pd.read_parquet(part)
+            except Exception as exc:  # an unreadable part is ignored and recomputed
+                log.warning("%s: unreadable cache part ignored (%s)", part, exc)
+                continue
+            if list(df.columns[4:]) != self.names:
+                continue
+            values = df[self.names].to_numpy(np.float64)
+            for i, key in enumerate(df["key"]):
+                self.entries[key] = (
+                    values[i],
+                    df["mask_source"].iat[i],
+                    df["mask_method"].iat[i],
+                    df["warnings"].iat[i],
+                )
+
+    def add(self, key: str, values: np.ndarray, source: str, method: str, warnings: str) -> None:
+        self.entries[key] = (values, source, method, warnings)
+        if self.dir is not None:
+            self.pending.append(key)
+
+    def flush(self) -> None:
+        if self.dir is None or not self.pending:
+            return
+        self._write(self.pending, self.dir / f"part-{uuid.uuid4().hex}.parquet")
+        self.pending = []
+        parts = self._parts()
+        if len(parts) > MAX_PARTS:
+            self._write(list(self.entries), self.dir / f"part-{uuid.uuid4().hex}.parquet")
+            for p in parts:
+                p.unlink(missing_ok=True)
+
+    def _write(self, keys: list[str], path: Path) -> None:
+        rows = [self.entries[k] for k in keys]
+        df = pd.DataFrame(
+            {
+                "key": keys,
+                "mask_source": [r[1] for r in rows],
+                "mask_method": [r[2] for r in rows],
+                "warnings": [r[3] for r in rows],
+            }
+        )
+        feats = pd.DataFrame(np.vstack([r[0] for r in rows]), columns=self.names)
+        try:
+            write_table_atomic(pd.concat([df, feats], axis=1), path)
+        except OSError as exc:  # a full or read-only cache must not stop the extraction
+            log.warning("%s: cannot write cache (%s); continuing without it", path, exc)
+            self.dir = None
+
+
+def write_table_atomic(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write a parquet file so that ``path`` is either the old file or the complete new one.
+
+    The table goes to a temporary file in the same folder, is flushed to disk, and is renamed
+    over ``path``. On any error the temporary file is removed and the error re-raised.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The table.
+    path : path-like
+        Destination.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            table.to_parquet(fh, index=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def extract_table(
+    table: pd.DataFrame,
+    config: FeatureConfig | None = None,
+    *,
+    jobs: int = 0,
+    cache_dir: str | os.PathLike[str] | bool | None = True,
+    progress: bool | None = None,
+) -> ExtractionResult:
+    """Extract the features of every image of a data set table.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        At least ``image_id`` and ``image_path``; ``mask_path`` optional; other columns (labels,
+        metadata) are carried into the output.
+    config : FeatureConfig, optional
+        Defaults to ``FeatureConfig()``.
+    jobs : int
+        Worker processes; 0 means all cores, 1 runs in this process.
+    cache_dir : path-like, True or False/None
+        ``True``: :func:`default_cache_dir`; a path: that folder; ``False``/``None``: no cache.
+    progress : bool, optional
+        Show a progress bar on stderr (default: when stderr is a terminal).
+
+    Returns
+    -------
+    ExtractionResult
+    """
+    config = config or FeatureConfig()
+    names = config.feature_names()
+    if cache_dir is True:
+        cache_dir = default_cache_dir()
+    cache = _Cache(Path(cache_dir) if cache_dir else None, config, names)
+    jobs = os.cpu_count() or 1 if jobs in (0, None) else max(1, int(jobs))
+    if progress is None:
+        progress = sys.stderr.isatty()
+
+    table = table.reset_index(drop=True)
+    masks = table["mask_path"] if "mask_path" in table.columns else pd.Series([None] * len(table))
+    problems: list[Problem] = []
+    keys: list[str | None] = []
+    todo: list[tuple[int, str, str | None]] = []
+    for i, (img, mask) in enumerate(zip(table["image_path"], masks, strict=True)):
+        mask = None if pd.isna(mask) else str(mask)
+        try:
+            key = _key(str(img), mask)
+        except OSError:
+            key = None  # unreadable: the worker names the exact reason
+        keys.append(key)
+        if key is None or key not in cache.entries:
+            todo.append((i, str(img), mask))
+
+    n_cached = len(table) - len(todo)
+    errors: dict[int, str] = {}
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(todo), disable=not progress, unit="img", file=sys.stderr)
+    last_flush = time.monotonic()
+    try:
+        for results in _run(todo, config, jobs):
+            for idx, values, source, method, warns, error in results:
+                if error is not None:
+                    errors[idx] = error
+                    continue
+                key = keys[idx] or f"nokey-{idx}"
+                cache.add(key, values, source, method, "\n".join(warns))
+                keys[idx] = key
+            bar.update(len(results))
+            if len(cache.pending) >= FLUSH_ROWS or time.monotonic() - last_flush > FLUSH_SECONDS:
+                cache.flush()
+                last_flush = time.monotonic()
+    finally:
+        bar.close()
+        cache.flush()
+
+    rows, kept = [], []
+    for i, key in enumerate(keys):
+        if i in errors or key is None or key not in cache.entries:
+            if i not in errors:
+                errors[i] = str(ImageError(table["image_path"].iat[i], "could not be processed"))
+            continue
+        values, source, method, warns = cache.entries[key]
+        rows.append(values)
+        kept.append((i, source, method))
+        for w in filter(None, warns.split("\n")):
+            problems.append(Problem(str(table["image_path"].iat[i]), _strip_path(w), "warning"))
+    for i in sorted(errors):
+        problems.append(Problem(str(table["image_path"].iat[i]), _strip_path(errors[i])))
+
+    idx = [k[0] for k in kept]
+    out = table.iloc[idx].drop(columns=[c for c in ("image_path", "mask_path") if c in table])
+    out = out.reset_index(drop=True)
+    out["mask_source"] = [k[1] for k in kept]
+    out["mask_method"] = [k[2] for k in kept]
+    feats = pd.DataFrame(
+        np.vstack(rows) if rows else np.empty((0, len(names))), columns=names, index=out.index
+    )
+    out = pd.concat([out, feats], axis=1)
+    if "image_id" in out.columns:
+        out = out.sort_values("image_id", kind="stable").reset_index(drop=True)
+    return ExtractionResult(out, problems, n_computed=len(todo) - len(errors), n_cached=n_cached)
+
+
+def _strip_path(message: str) -> str:
+    """Messages from workers start with the path; the Problem carries it separately."""
+    head, sep, tail = message.partition(": ")
+    return (
+        tail
+        if sep and (os.sep in head or head.lower().endswith((".jpg", ".jpeg", ".png")))
+        else message
+    )
+
+
+def _run(todo: list, config: FeatureConfig, jobs: int) -> Iterator[list]:
+    chunks = list(_chunks(todo, CHUNK))
+    if jobs == 1 or len(chunks) <= 1:
+        for chunk in chunks:
+            yield _work(chunk, config)
+        return
+    from joblib import Parallel, delayed
+
+    parallel = Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1)
+    yield from parallel(delayed(_work)(chunk, config) for chunk in chunks)
+
+
+def extract_dataset(
+    data: str | os.PathLike[str] | None,
+    output: str | os.PathLike[str],
+    config: FeatureConfig | None = None,
+    *,
+    use_masks: bool = True,
+    jobs: int = 0,
+    cache_dir: str | os.PathLike[str] | bool | None = True,
+    progress: bool | None = None,
+) -> ExtractionResult:
+    """``hamfeat features``: a data set folder in, a parquet feature table and an errors file out.
+
+    Parameters
+    ----------
+    data : path-like, optional
+        The data set folder (see :func:`hamfeat.data.find_data_dir`).
+    output : path-like
+        The parquet table to write (atomically). Beside it, ``<stem>.errors.csv`` lists every
+        problem (``path,severity,message``).
+    config : FeatureConfig, optional
+        Feature configuration.
+    use_masks : bool
+        Use the data set's masks where present; ``False`` segments every image automatically.
+    jobs, cache_dir, progress
+        As in :func:`extract_table`.
+
+    Returns
+    -------
+    ExtractionResult
+        Its ``problems`` include the data set's own problems.
+    """
+    from hamfeat.data import load_dataset
+
+    config = config or FeatureConfig()
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    dataset = load_dataset(data)
+    table = dataset.table
+    if not use_masks:
+        table = table.assign(mask_path=None)
+    result = extract_table(table, config, jobs=jobs, cache_dir=cache_dir, progress=progress)
+    result.problems[:0] = dataset.problems
+    result.table.attrs["hamfeat"] = {"config": config.as_dict(), "use_masks": use_masks}
+    write_table_atomic(result.table, output)
+    errors = pd.DataFrame(
+        [(p.path, p.severity, p.message) for p in result.problems],
+        columns=["path", "severity", "message"],
+    )
+    err_path = output.with_name(output.stem + ".errors.csv")
+    fd, tmp = tempfile.mkstemp(prefix=f".{err_path.name}.", dir=output.parent)
+    with os.fdopen(fd, "w", newline="") as fh:
+        errors.to_csv(fh, index=False)
+    os.replace(tmp, err_path)
+    return result

@@ -1,0 +1,164 @@
+"""What every feature family sees (:class:`Context`) and must provide (:class:`Family`)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import cv2
+import numpy as np
+
+from hamfeat._kernels.color import rgb_to_gray, rgb_to_hsv, rgb_to_lab, scale_to_u8
+from hamfeat._kernels.stats import masked_moments
+
+__all__ = ["SKIN_RING_WIDTH", "Context", "Family"]
+
+#: Width, in canonical pixels, of the ring of surrounding skin around the lesion.
+SKIN_RING_WIDTH = 15
+#: Pixels darker than this value (HSV V, 0..1) are vignette or frame, never skin.
+FRAME_V_MAX = 0.12
+
+
+class Context:
+    """One image at canonical resolution and its lesion mask, with derived views computed once.
+
+    Parameters
+    ----------
+    rgb : numpy.ndarray
+        ``uint8`` ``(H, W, 3)`` RGB, after pre-processing.
+    mask : numpy.ndarray
+        ``bool`` ``(H, W)``, the lesion.
+    """
+
+    def __init__(self, rgb: np.ndarray, mask: np.ndarray) -> None:
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise TypeError(f"rgb must be uint8 (H, W, 3), got {rgb.dtype} {rgb.shape}")
+        if mask.dtype != np.bool_ or mask.shape != rgb.shape[:2]:
+            raise TypeError(f"mask must be bool {rgb.shape[:2]}, got {mask.dtype} {mask.shape}")
+        self.rgb = np.ascontiguousarray(rgb)
+        self.mask = np.ascontiguousarray(mask)
+
+    @cached_property
+    def n_lesion(self) -> int:
+        """Number of lesion pixels."""
+        return int(self.mask.sum())
+
+    @cached_property
+    def gray(self) -> np.ndarray:
+        """``uint8`` luma (OpenCV's RGB→GRAY weights)."""
+        return rgb_to_gray(self.rgb)
+
+    @cached_property
+    def hsv(self) -> np.ndarray:
+        """``float32`` HSV; H in degrees **rotated by 180** (cut on cyan), S and V in 0..1.
+
+        Lesion and skin hues are red to brown (H near 0/360 in plain HSV); rotating puts them in
+        the middle of the range so that linear statistics of hue are meaningful.
+        """
+        hsv = rgb_to_hsv(self.rgb)
+        h = hsv[:, :, 0]
+        h += np.float32(180.0)
+        h[h >= 360.0] -= np.float32(360.0)
+        return hsv
+
+    @cached_property
+    def lab(self) -> np.ndarray:
+        """``float32`` CIE L*a*b* (D65)."""
+        return rgb_to_lab(self.rgb)
+
+    @cached_property
+    def hsv_u8(self) -> np.ndarray:
+        """HSV scaled to 0..255 ``uint8`` (for quantiles): H·255/360, S·255, V·255."""
+        return scale_to_u8(self.hsv, np.float32([255.0 / 360.0, 255.0, 255.0]), np.zeros(3))
+
+    @cached_property
+    def lab_u8(self) -> np.ndarray:
+        """Lab as ``uint8`` (for quantiles): L·2.55, a+128, b+128."""
+        return scale_to_u8(self.lab, np.float32([2.55, 1, 1]), np.float32([0, 128, 128]))
+
+    @cached_property
+    def skin(self) -> np.ndarray:
+        """``bool`` ring of skin around the lesion (``SKIN_RING_WIDTH`` px), frame excluded.
+
+        Falls back to every non-lesion, non-frame pixel when the ring is empty (a lesion that
+        fills the frame); may be empty.
+        """
+        outside = (~self.mask).view(np.uint8)
+        dist = cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_5)
+        not_frame = self.hsv[:, :, 2] > FRAME_V_MAX
+        ring = (dist <= SKIN_RING_WIDTH) & ~self.mask & not_frame
+        if ring.sum() < 20:
+            ring = ~self.mask & not_frame
+        return ring
+
+
+    @cached_property
+    def rgb_f32(self) -> np.ndarray:
+        """``float32`` copy of :attr:`rgb`."""
+        return self.rgb.astype(np.float32)
+
+    def moments(self, space: str, region: str = "lesion") -> np.ndarray:
+        """Mean, std, skewness, excess kurtosis per channel, cached.
+
+        Parameters
+        ----------
+        space : {"rgb", "hsv", "lab"}
+        region : {"lesion", "skin"}
+
+        Returns
+        -------
+        numpy.ndarray
+            ``float64`` ``(3, 4)``; NaN rows when the region is empty.
+        """
+        key = (space, region)
+        cache = self.__dict__.setdefault("_moments", {})
+        if key not in cache:
+            values = self.rgb_f32 if space == "rgb" else getattr(self, space)
+            where = self.mask if region == "lesion" else self.skin
+            cache[key] = masked_moments(values, where)
+        return cache[key]
+
+    def crop(self, margin: int = 0) -> tuple[slice, slice]:
+        """Slices of the lesion's bounding box grown by ``margin`` pixels (clipped to the image).
+
+        Texture kernels run on this window only: every pixel pair and neighbourhood they read
+        for a lesion pixel lies inside it, so the results equal the whole-image ones.
+        """
+        rows = np.flatnonzero(self.mask.any(axis=1))
+        cols = np.flatnonzero(self.mask.any(axis=0))
+        if rows.size == 0:
+            return slice(0, 0), slice(0, 0)
+        h, w = self.mask.shape
+        return (
+            slice(max(0, rows[0] - margin), min(h, rows[-1] + 1 + margin)),
+            slice(max(0, cols[0] - margin), min(w, cols[-1] + 1 + margin)),
+        )
+
+
+class Family:
+    """A feature family: a fixed, named list of features computed from a :class:`Context`.
+
+    Subclasses set :attr:`name` (the prefix of every feature name) and implement
+    :meth:`names` and :meth:`compute`. A family's names never change meaning once released.
+    """
+
+    #: Registry key and the first token of every feature name of the family.
+    name: str = ""
+    #: One line saying what the family measures.
+    description: str = ""
+
+    def names(self) -> list[str]:
+        """Feature names, in the order :meth:`compute` returns values."""
+        raise NotImplementedError
+
+    def compute(self, ctx: Context) -> np.ndarray:
+        """Compute the family's features for one image.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``float64`` of length ``len(self.names())``; NaN where a value is undefined.
+        """
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<family {self.name}: {len(self.names())} features>"

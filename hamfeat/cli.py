@@ -88,6 +88,73 @@ def _cmd_features(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if n_err else EXIT_OK
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from hamfeat.evaluate import train
+
+    path = train(
+        args.features,
+        args.output,
+        model=args.model,
+        families=args.families.split(",") if args.families else None,
+    )
+    print(f"hamfeat train: model {args.model} written to {path}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_cv(args: argparse.Namespace) -> int:
+    from hamfeat.evaluate import run_cv
+
+    kwargs = {}
+    if args.models:
+        kwargs["models"] = tuple(args.models.split(","))
+    if args.seeds:
+        kwargs["seeds"] = tuple(int(s) for s in args.seeds.split(","))
+    run_cv(
+        args.features,
+        args.report_dir,
+        ablations=not args.no_ablations,
+        auto_features_path=args.auto_features,
+        nocc_features_path=args.nocc_features,
+        **kwargs,
+    )
+    print(f"hamfeat cv: reports written to {args.report_dir}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_score(args: argparse.Namespace) -> int:
+    from hamfeat.score import default_model_path, score_folder
+
+    model = args.model or default_model_path()
+    print(f"hamfeat score: model {model}", file=sys.stderr)
+    result = score_folder(
+        args.folder,
+        model_path=model,
+        masks_dir=args.masks,
+        recursive=args.recursive,
+        jobs=args.jobs,
+        lesion_map=args.lesion_map,
+    )
+    for p in result.problems:
+        if p.severity == "error" or args.verbose:
+            print(f"hamfeat score: {p}", file=sys.stderr)
+    table = result.isic2018() if args.format == "isic2018" else result.csv_table()
+    if args.output:
+        from hamfeat.extract import write_csv_atomic
+
+        write_csv_atomic(table, args.output)
+    else:
+        table.to_csv(sys.stdout, index=False)
+    n = int((result.table.get("level", "image") == "image").sum())
+    print(
+        f"hamfeat score: {n - result.n_failed} of {n} images scored"
+        + (f" -> {args.output}" if args.output else ""),
+        file=sys.stderr,
+    )
+    if result.n_failed == n:
+        return EXIT_FATAL
+    return EXIT_PARTIAL if result.n_failed else EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the ``hamfeat`` argument parser.
 
@@ -134,21 +201,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model on a feature table")
     p.add_argument("--features", metavar="TABLE.parquet", required=True)
     p.add_argument("-o", "--output", metavar="MODEL.skops", required=True)
-    p.set_defaults(func=_not_built("train", 4))
+    p.add_argument("--model", default="ensemble", help="knn, svm, rf, hgb, ensemble, knn_seed")
+    p.add_argument("--families", metavar="A,B", help="feature families to use (default: all)")
+    p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("cv", help="lesion-grouped cross-validation reports")
     p.add_argument("--features", metavar="TABLE.parquet", required=True)
     p.add_argument("--report-dir", metavar="DIR", default="benchmarks/reports")
-    p.set_defaults(func=_not_built("cv", 4))
+    p.add_argument("--models", metavar="A,B", help="models to evaluate (default: all)")
+    p.add_argument("--seeds", metavar="S,T", help="CV seeds (repeated CV)")
+    p.add_argument("--auto-features", metavar="TABLE.parquet", help="table with automatic masks")
+    p.add_argument(
+        "--nocc-features", metavar="TABLE.parquet", help="table without colour constancy"
+    )
+    p.add_argument("--no-ablations", action="store_true", help="skip the ablation study")
+    p.set_defaults(func=_cmd_cv)
 
     p = sub.add_parser("score", help="score a folder of JPEG/PNG images with a trained model")
     p.add_argument("folder", metavar="DIR")
-    p.add_argument("--model", metavar="PATH")
-    p.add_argument("--masks", metavar="DIR")
-    p.add_argument("--recursive", action="store_true")
-    p.add_argument("-o", "--output", metavar="scores.csv")
-    p.add_argument("--jobs", type=int, default=0)
-    p.set_defaults(func=_not_built("score", 5))
+    p.add_argument("--model", metavar="PATH", help="default: $HAMFEAT_MODEL or out/model.skops")
+    p.add_argument("--masks", metavar="DIR", help="folder of <image_id>_segmentation.png masks")
+    p.add_argument("--recursive", action="store_true", help="include sub-folders")
+    p.add_argument("-o", "--output", metavar="scores.csv", help="default: standard output")
+    p.add_argument("--jobs", type=int, default=0, help="parallel processes (0: all cores)")
+    p.add_argument("--format", choices=("csv", "isic2018"), default="csv")
+    p.add_argument("--lesion-map", metavar="CSV", help="image_id,lesion_id: add lesion rows")
+    p.set_defaults(func=_cmd_score)
     return parser
 
 

@@ -27,7 +27,14 @@ import pandas as pd
 from hamfeat.errors import HamfeatError, ImageError, Problem
 from hamfeat.pipeline import FeatureConfig, extract_file
 
-__all__ = ["ExtractionResult", "default_cache_dir", "extract_table", "write_table_atomic"]
+__all__ = [
+    "ExtractionResult",
+    "default_cache_dir",
+    "extract_dataset",
+    "extract_table",
+    "write_csv_atomic",
+    "write_table_atomic",
+]
 
 log = logging.getLogger("hamfeat")
 
@@ -193,10 +200,34 @@ def write_table_atomic(table: pd.DataFrame, path: str | os.PathLike[str]) -> Non
             table.to_parquet(fh, index=False)
             fh.flush()
             os.fsync(fh.fileno())
+        _chmod_like_new_file(tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_csv_atomic(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+    """Write a CSV so that ``path`` is either absent/old or the complete new file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            table.to_csv(fh, index=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _chmod_like_new_file(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _chmod_like_new_file(path: str) -> None:
+    """mkstemp creates 0600 files; give the result the permissions a plain open() would."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:
@@ -288,13 +319,16 @@ def extract_table(
         values, source, method, warns = cache.entries[key]
         rows.append(values)
         kept.append((i, source, method))
+        path = str(table["image_path"].iat[i])
         for w in filter(None, warns.split("\n")):
-            problems.append(Problem(str(table["image_path"].iat[i]), _strip_path(w), "warning"))
+            problems.append(Problem(path, _strip_path(w, path), "warning"))
     for i in sorted(errors):
-        problems.append(Problem(str(table["image_path"].iat[i]), _strip_path(errors[i])))
+        path = str(table["image_path"].iat[i])
+        problems.append(Problem(path, _strip_path(errors[i], path)))
 
     idx = [k[0] for k in kept]
     out = table.iloc[idx].drop(columns=[c for c in ("image_path", "mask_path") if c in table])
+    # (callers that need the file name carry it in a column of their own, e.g. "path")
     out = out.reset_index(drop=True)
     out["mask_source"] = [k[1] for k in kept]
     out["mask_method"] = [k[2] for k in kept]
@@ -307,14 +341,10 @@ def extract_table(
     return ExtractionResult(out, problems, n_computed=len(todo) - len(errors), n_cached=n_cached)
 
 
-def _strip_path(message: str) -> str:
-    """Messages from workers start with the path; the Problem carries it separately."""
-    head, sep, tail = message.partition(": ")
-    return (
-        tail
-        if sep and (os.sep in head or head.lower().endswith((".jpg", ".jpeg", ".png")))
-        else message
-    )
+def _strip_path(message: str, path: str) -> str:
+    """Worker messages start with the image's path, which the Problem carries separately."""
+    prefix = f"{path}: "
+    return message[len(prefix) :] if message.startswith(prefix) else message
 
 
 def _run(todo: list, config: FeatureConfig, jobs: int) -> Iterator[list]:
@@ -377,9 +407,5 @@ def extract_dataset(
         [(p.path, p.severity, p.message) for p in result.problems],
         columns=["path", "severity", "message"],
     )
-    err_path = output.with_name(output.stem + ".errors.csv")
-    fd, tmp = tempfile.mkstemp(prefix=f".{err_path.name}.", dir=output.parent)
-    with os.fdopen(fd, "w", newline="") as fh:
-        errors.to_csv(fh, index=False)
-    os.replace(tmp, err_path)
+    write_csv_atomic(errors, output.with_name(output.stem + ".errors.csv"))
     return result

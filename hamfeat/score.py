@@ -1,0 +1,237 @@
+"""``hamfeat score``: a folder of images in, a table of class probabilities out.
+
+Every image takes the same path as in training (:mod:`hamfeat.pipeline`), with the feature
+configuration stored in the model file, so scoring features always match the model's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hamfeat.data import CLASSES, ISIC2018_COLUMNS, list_images
+from hamfeat.errors import DatasetError, ModelError, Problem
+from hamfeat.extract import extract_table
+from hamfeat.pipeline import FeatureConfig
+
+__all__ = ["MALIGNANT", "ScoreResult", "default_model_path", "score_folder"]
+
+log = logging.getLogger("hamfeat")
+
+#: Classes summed into ``p_malignant``.
+MALIGNANT = ("mel", "bcc", "akiec")
+
+
+def default_model_path() -> Path:
+    """The model ``make train`` writes: ``$HAMFEAT_MODEL``, else ``./out/model.skops``."""
+    return Path(os.environ.get("HAMFEAT_MODEL", "out/model.skops"))
+
+
+@dataclass
+class ScoreResult:
+    """What :func:`score_folder` returns.
+
+    Attributes
+    ----------
+    table : pandas.DataFrame
+        One row per input image file (in path order): ``path, image_id, prediction,
+        p_<class>`` for each class, ``p_malignant, mask_source, error``; failed files have an
+        ``error`` and empty predictions. With a lesion map, ``level`` and ``lesion_id``
+        columns are added, and one ``level == "lesion"`` row per lesion.
+    problems : list of Problem
+        Every failed file (errors) and warnings (skipped non-image files, rejected masks).
+    model_path : pathlib.Path
+    n_failed : int
+    """
+
+    table: pd.DataFrame
+    problems: list[Problem] = field(default_factory=list)
+    model_path: Path | None = None
+    n_failed: int = 0
+
+    def isic2018(self) -> pd.DataFrame:
+        """The ISIC 2018 Task 3 submission: ``image,MEL,NV,BCC,AKIEC,BKL,DF,VASC``.
+
+        The probabilities are the model's, re-weighted by its decision rule and renormalised,
+        so that each row's largest value is the predicted class (the challenge's balanced
+        accuracy is computed from that argmax). Failed images are left out.
+        """
+        ok = self.table[(self.table.get("level", "image") == "image") & self.table["error"].isna()]
+        cols = {c.upper(): f"q_{c}" for c in CLASSES}
+        out = pd.DataFrame({"image": ok["image_id"].to_numpy()})
+        for col in ISIC2018_COLUMNS:
+            out[col] = ok[cols[col]].to_numpy()
+        return out
+
+    def csv_table(self) -> pd.DataFrame:
+        """:attr:`table` without the internal decision-weighted ``q_*`` columns."""
+        return self.table.drop(columns=[c for c in self.table.columns if c.startswith("q_")])
+
+
+def _config_from_model(model) -> FeatureConfig:
+    cfg = dict(model.config or {})
+    try:
+        return FeatureConfig(
+            families=tuple(cfg["families"]),
+            color_constancy=bool(cfg["color_constancy"]),
+            hair_removal=bool(cfg["hair_removal"]),
+            long_side=int(cfg["long_side"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(model.path, f"model has no usable feature configuration ({exc})") from None
+
+
+def score_folder(
+    folder: str | os.PathLike[str],
+    *,
+    model_path: str | os.PathLike[str] | None = None,
+    masks_dir: str | os.PathLike[str] | None = None,
+    recursive: bool = False,
+    jobs: int = 0,
+    lesion_map: str | os.PathLike[str] | None = None,
+    cache_dir: str | os.PathLike[str] | bool | None = False,
+    progress: bool | None = None,
+) -> ScoreResult:
+    """Score every JPEG/PNG image of a folder with a trained hamfeat model.
+
+    Parameters
+    ----------
+    folder : path-like
+        The images (``.jpg``, ``.jpeg``, ``.png``, any case; other files are skipped with a
+        warning).
+    model_path : path-like, optional
+        A model written by ``hamfeat train`` (default: :func:`default_model_path`).
+    masks_dir : path-like, optional
+        Folder of ``<image_id>_segmentation.png`` masks; images without one are segmented
+        automatically.
+    recursive : bool
+        Include sub-folders.
+    jobs : int
+        Worker processes (0: all cores).
+    lesion_map : path-like, optional
+        CSV with ``image_id,lesion_id``: adds lesion rows with probabilities averaged over
+        each lesion's images.
+    cache_dir : path-like, True or False
+        Feature cache (default: none).
+    progress : bool, optional
+        Progress bar on stderr (default: when stderr is a terminal).
+
+    Returns
+    -------
+    ScoreResult
+
+    Raises
+    ------
+    ModelError
+        The model file is missing, not a hamfeat model, or unsafe.
+    DatasetError
+        The folder does not exist or holds no image file.
+    """
+    from hamfeat.models import load_model
+
+    model_path = Path(model_path) if model_path is not None else default_model_path()
+    if not model_path.is_file():
+        raise ModelError(model_path, "model file not found (run `make train`, or pass --model)")
+    model = load_model(model_path)
+    config = _config_from_model(model)
+
+    files, problems = list_images(folder, recursive=recursive)
+    if not files:
+        raise DatasetError(
+            f"{folder}: no .jpg/.jpeg/.png image found"
+            + ("" if recursive else " (use --recursive for sub-folders)"),
+            problems,
+        )
+    ids = [f.stem for f in files]
+    masks = None
+    if masks_dir is not None:
+        mdir = Path(masks_dir)
+        if not mdir.is_dir():
+            raise DatasetError(f"{mdir}: masks folder not found")
+        masks = [mdir / f"{i}_segmentation.png" for i in ids]
+        masks = [str(m) if m.is_file() else None for m in masks]
+    table = pd.DataFrame(
+        {
+            "path": [str(f) for f in files],
+            "image_id": ids,
+            "image_path": [str(f) for f in files],
+            "mask_path": masks if masks is not None else [None] * len(files),
+        }
+    )
+    result = extract_table(table, config, jobs=jobs, cache_dir=cache_dir, progress=progress)
+    problems += result.problems
+    feats = result.table
+    out = pd.DataFrame({"path": table["path"], "image_id": table["image_id"]})
+    classes = [str(c) for c in model.classes]
+    prob_cols = [f"p_{c}" for c in classes]
+    scored = pd.DataFrame(index=out.index)
+    if len(feats):
+        proba = model.predict_proba(feats).to_numpy()
+        pred = model.predict(feats)
+        q = _decision_weights(model, proba)
+        pos = pd.Index(table["path"]).get_indexer(feats["path"])
+        scored = pd.DataFrame(proba, columns=prob_cols, index=pos)
+        for j, c in enumerate(classes):
+            scored[f"q_{c}"] = q[:, j]
+        scored["prediction"] = pred
+        scored["p_malignant"] = scored[[f"p_{c}" for c in MALIGNANT if c in classes]].sum(axis=1)
+        scored["mask_source"] = feats["mask_source"].to_numpy()
+    out = out.join(scored)
+    errors = {p.path: p.message for p in problems if p.severity == "error"}
+    out["error"] = [errors.get(p) for p in out["path"]]
+    first = ["path", "image_id", "prediction", *prob_cols, "p_malignant", "mask_source", "error"]
+    out = out.reindex(columns=first + [c for c in out.columns if c not in first])
+    if lesion_map is not None:
+        out = _add_lesions(out, Path(lesion_map), classes, problems, model)
+    n_failed = (
+        int(out["error"].notna().sum())
+        if "level" not in out
+        else int((out["error"].notna() & (out["level"] == "image")).sum())
+    )
+    return ScoreResult(out, problems, model_path, n_failed)
+
+
+def _decision_weights(model, proba: np.ndarray) -> np.ndarray:
+    """Probabilities re-weighted by the model's decision rule (``p / prior**alpha``), normalised."""
+    est = model.estimator
+    prior = getattr(est, "prior_", None)
+    alpha = getattr(est, "alpha", 0.0)
+    if prior is None or not alpha:
+        return proba
+    w = proba / np.asarray(prior, dtype=np.float64) ** float(alpha)
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def _add_lesions(
+    out: pd.DataFrame, path: Path, classes: list[str], problems: list[Problem], model
+) -> pd.DataFrame:
+    try:
+        lmap = pd.read_csv(path, dtype=str)
+    except Exception as exc:  # pandas raises many types
+        raise DatasetError(f"{path}: cannot read lesion map ({exc})") from None
+    if not {"image_id", "lesion_id"} <= set(lmap.columns):
+        raise DatasetError(f"{path}: lesion map needs columns image_id,lesion_id")
+    mapping = dict(zip(lmap["image_id"], lmap["lesion_id"], strict=True))
+    out = out.assign(level="image", lesion_id=[mapping.get(i) for i in out["image_id"]])
+    for i in out.index[out["lesion_id"].isna()]:
+        problems.append(Problem(out.at[i, "path"], "image not in the lesion map", "warning"))
+    ok = out[out["error"].isna() & out["lesion_id"].notna()]
+    cols = [f"p_{c}" for c in classes]
+    les = ok.groupby("lesion_id", sort=True)[cols].mean().reset_index()
+    if len(les):
+        # average the probabilities over the lesion's images, then apply the decision rule
+        q = _decision_weights(model, les[cols].to_numpy())
+        for j, c in enumerate(classes):
+            les[f"q_{c}"] = q[:, j]
+        les["prediction"] = np.asarray(classes)[q.argmax(axis=1)]
+        les["p_malignant"] = les[[f"p_{c}" for c in MALIGNANT if c in classes]].sum(axis=1)
+        les["level"] = "lesion"
+        les["image_id"] = None
+        out = pd.concat([out, les], ignore_index=True)
+    first = ["level", "path", "image_id", "lesion_id"]
+    return out[first + [c for c in out.columns if c not in first]]

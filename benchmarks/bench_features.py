@@ -131,6 +131,8 @@ def main() -> None:
     from hamfeat._kernels.stats import masked_histogram
 
     sub = idx[: max(20, len(idx) // 4)]
+    # kernels are compared on whole 300x225 images (no analysis window)
+    ctxs = [Context(sog[i], cmasks[i], window=False) for i in idx]
     gq = [quantize(ctxs[i].gray, 32) for i in sub]
     full = np.ones_like(cmasks[0])
     d = np.array([1, 2, 4], np.int64)

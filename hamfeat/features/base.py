@@ -10,10 +10,14 @@ import numpy as np
 from hamfeat._kernels.color import rgb_to_gray, rgb_to_hsv, rgb_to_lab, scale_to_u8
 from hamfeat._kernels.stats import masked_moments
 
-__all__ = ["SKIN_RING_WIDTH", "Context", "Family"]
+__all__ = ["SKIN_RING_WIDTH", "WINDOW_ALIGN", "WINDOW_MARGIN", "Context", "Family"]
 
 #: Width, in canonical pixels, of the ring of surrounding skin around the lesion.
 SKIN_RING_WIDTH = 15
+#: Margin of the analysis window around the lesion's bounding box, in canonical pixels.
+WINDOW_MARGIN = SKIN_RING_WIDTH + 1
+#: The analysis window starts on multiples of this (2**levels of the wavelet family).
+WINDOW_ALIGN = 8
 #: Pixels darker than this value (HSV V, 0..1) are vignette or frame, never skin.
 FRAME_V_MAX = 0.12
 
@@ -21,19 +25,39 @@ FRAME_V_MAX = 0.12
 class Context:
     """One image at canonical resolution and its lesion mask, with derived views computed once.
 
+    Features are computed in the **analysis window**: the lesion's bounding box grown by
+    :data:`WINDOW_MARGIN` pixels (enough for the skin ring and every texture neighbourhood),
+    clipped to the image, with its top-left corner moved up to a multiple of
+    :data:`WINDOW_ALIGN` so that the wavelet grid is the whole image's. :attr:`rgb` and
+    :attr:`mask` are that window; :attr:`full_shape` and :attr:`offset` place it in the image.
+
     Parameters
     ----------
     rgb : numpy.ndarray
         ``uint8`` ``(H, W, 3)`` RGB, after pre-processing.
     mask : numpy.ndarray
         ``bool`` ``(H, W)``, the lesion.
+    window : bool
+        Crop to the analysis window (``False``: use the whole image).
     """
 
-    def __init__(self, rgb: np.ndarray, mask: np.ndarray) -> None:
+    def __init__(self, rgb: np.ndarray, mask: np.ndarray, window: bool = True) -> None:
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
             raise TypeError(f"rgb must be uint8 (H, W, 3), got {rgb.dtype} {rgb.shape}")
         if mask.dtype != np.bool_ or mask.shape != rgb.shape[:2]:
             raise TypeError(f"mask must be bool {rgb.shape[:2]}, got {mask.dtype} {mask.shape}")
+        self.full_shape: tuple[int, int] = mask.shape
+        self.offset: tuple[int, int] = (0, 0)
+        if window and mask.any():
+            h, w = mask.shape
+            rows = np.flatnonzero(mask.any(axis=1))
+            cols = np.flatnonzero(mask.any(axis=0))
+            r0 = max(0, rows[0] - WINDOW_MARGIN) // WINDOW_ALIGN * WINDOW_ALIGN
+            c0 = max(0, cols[0] - WINDOW_MARGIN) // WINDOW_ALIGN * WINDOW_ALIGN
+            r1 = min(h, rows[-1] + 1 + WINDOW_MARGIN)
+            c1 = min(w, cols[-1] + 1 + WINDOW_MARGIN)
+            rgb, mask = rgb[r0:r1, c0:c1], mask[r0:r1, c0:c1]
+            self.offset = (int(r0), int(c0))
         self.rgb = np.ascontiguousarray(rgb)
         self.mask = np.ascontiguousarray(mask)
 
@@ -79,8 +103,8 @@ class Context:
     def skin(self) -> np.ndarray:
         """``bool`` ring of skin around the lesion (``SKIN_RING_WIDTH`` px), frame excluded.
 
-        Falls back to every non-lesion, non-frame pixel when the ring is empty (a lesion that
-        fills the frame); may be empty.
+        Falls back to every non-lesion, non-frame pixel of the analysis window when the ring
+        has fewer than 20 pixels (a lesion that fills the frame); may be empty.
         """
         outside = (~self.mask).view(np.uint8)
         dist = cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_5)

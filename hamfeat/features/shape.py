@@ -56,7 +56,8 @@ class ShapeFamily(Family):
 
     def compute(self, ctx: Context) -> np.ndarray:
         mask = ctx.mask
-        h, w = mask.shape
+        h, w = ctx.full_shape  # the whole image's size; ctx.mask is the analysis window
+        r0, c0 = ctx.offset
         area = float(ctx.n_lesion)
         out = np.full(len(self.names()), np.nan)
         if area == 0:
@@ -77,7 +78,8 @@ class ShapeFamily(Family):
         pts = largest[:, 0, :].astype(np.float64)
         cx, cy = mom["m10"] / mom["m00"], mom["m01"] / mom["m00"]
         radii = np.hypot(pts[:, 0] - cx, pts[:, 1] - cy)
-        on_edge = (pts[:, 0] == 0) | (pts[:, 1] == 0) | (pts[:, 0] == w - 1) | (pts[:, 1] == h - 1)
+        px, py = pts[:, 0] + c0, pts[:, 1] + r0
+        on_edge = (px == 0) | (py == 0) | (px == w - 1) | (py == h - 1)
         n_comp = cv2.connectedComponents(m8, connectivity=8)[0] - 1
         hu = cv2.HuMoments(mom).ravel()
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -40,7 +40,8 @@ log = logging.getLogger("hamfeat")
 
 #: Images per worker task.
 CHUNK = 16
-#: Flush new results to the cache at least this often (seconds) and every this many images.
+#: Flush new results to the cache at least this often (seconds; ``$HAMFEAT_FLUSH_SECONDS``
+#: overrides) and every this many images.
 FLUSH_SECONDS, FLUSH_ROWS = 10.0, 512
 #: Merge cache parts when there are more than this many.
 MAX_PARTS = 64
@@ -293,6 +294,7 @@ def extract_table(
 
     bar = tqdm(total=len(todo), disable=not progress, unit="img", file=sys.stderr)
     last_flush = time.monotonic()
+    flush_seconds = float(os.environ.get("HAMFEAT_FLUSH_SECONDS", FLUSH_SECONDS))
     try:
         for results in _run(todo, config, jobs):
             for idx, values, source, method, warns, error in results:
@@ -303,7 +305,7 @@ def extract_table(
                 cache.add(key, values, source, method, "\n".join(warns))
                 keys[idx] = key
             bar.update(len(results))
-            if len(cache.pending) >= FLUSH_ROWS or time.monotonic() - last_flush > FLUSH_SECONDS:
+            if len(cache.pending) >= FLUSH_ROWS or time.monotonic() - last_flush >= flush_seconds:
                 cache.flush()
                 last_flush = time.monotonic()
     finally:

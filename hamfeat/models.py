@@ -67,7 +67,7 @@ FAMILY_NAMES: tuple[str, ...] = (
     "shape",
 )
 #: Model names understood by :func:`make_model`.
-MODEL_NAMES: tuple[str, ...] = ("knn", "svm", "rf", "hgb", "ensemble", "knn_seed")
+MODEL_NAMES: tuple[str, ...] = ("knn", "svm", "rf", "hgb", "lr", "ensemble", "knn_seed")
 #: Simple colour features of the published KNN baseline: RGB/HSV means, spreads, HSV histograms.
 SEED_FEATURE_PATTERN = r"^color_(rgb|hsv)_[a-z]+_(mean|std|hist\d+)$"
 #: Metadata columns usable by the ``metadata=True`` variant (always reported apart).
@@ -76,7 +76,7 @@ METADATA_CATEGORICAL: tuple[str, ...] = ("sex", "localization")
 #: Default exponent of the decision rule ``argmax p / prior**alpha`` for :func:`make_model`.
 DEFAULT_ALPHA = 0.5
 #: Members of the default ensemble (soft voting: mean of their probabilities).
-ENSEMBLE_MEMBERS: tuple[str, ...] = ("svm", "hgb", "rf")
+ENSEMBLE_MEMBERS: tuple[str, ...] = ("hgb", "svm", "lr", "knn")
 
 MODEL_FORMAT = "hamfeat-model"
 MODEL_FORMAT_VERSION = 1
@@ -440,14 +440,16 @@ class PriorCorrectedClassifier(ClassifierMixin, BaseEstimator):
 # model factory
 # --------------------------------------------------------------------------------------------
 
-#: Per-model defaults (chosen a priori, then checked by the CV report's imbalance study).
+#: Per-model defaults: a small fixed grid (scaler, C, class weights, HGB feature subsampling)
+#: compared on ONE lesion-grouped split (seed 12345, fold 0) of the real table, never on the
+#: CV's test folds as such; see the CV report.
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "knn": {"class_weight": None, "resample": None, "scaler": "standard"},
     "knn_seed": {"class_weight": None, "resample": None, "scaler": "standard"},
-    "svm": {"class_weight": "balanced", "resample": None, "scaler": "standard"},
+    "svm": {"class_weight": "balanced", "resample": None, "scaler": "quantile"},
     "rf": {"class_weight": "balanced_subsample", "resample": None, "scaler": None},
-    "hgb": {"class_weight": "balanced", "resample": None, "scaler": None},
-    "lr": {"class_weight": "balanced", "resample": None, "scaler": "standard"},
+    "hgb": {"class_weight": None, "resample": None, "scaler": None},
+    "lr": {"class_weight": "balanced", "resample": None, "scaler": "quantile"},
 }
 
 
@@ -506,7 +508,7 @@ def _core(
         from sklearn.svm import SVC
 
         cal_cv = params.pop("calibration_cv", 3)
-        kw = {"C": 3.0, "gamma": "scale", "class_weight": class_weight, "cache_size": 500}
+        kw = {"C": 10.0, "gamma": "scale", "class_weight": class_weight, "cache_size": 500}
         kw.update(params)
         svc = SVC(kernel="rbf", random_state=random_state, **kw)
         return CalibratedClassifierCV(svc, method="sigmoid", cv=cal_cv, ensemble=False)
@@ -531,6 +533,7 @@ def _core(
             "max_leaf_nodes": 31,
             "min_samples_leaf": 20,
             "l2_regularization": 1.0,
+            "max_features": 0.3,
             "early_stopping": False,
             "class_weight": class_weight,
         }
@@ -539,7 +542,7 @@ def _core(
     if name == "lr":
         from sklearn.linear_model import LogisticRegression
 
-        kw = {"C": 0.1, "max_iter": 2000, "class_weight": class_weight}
+        kw = {"C": 0.03, "max_iter": 2000, "class_weight": class_weight}
         kw.update(params)
         return LogisticRegression(**kw)
     raise ValueError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES)}")

@@ -7,11 +7,12 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 OUT    ?= out
 JOBS   ?= 0
+MODEL  ?= ensemble
 # DATA: a HAM10000 folder. Empty means: $$HAMFEAT_DATA, then ./data/HAM10000, then ../shared/data/ham10000.
 DATA   ?=
 DATA_ARG := $(if $(DATA),--data "$(DATA)",)
 
-.PHONY: all venv features train cv score test lint bench clean
+.PHONY: all venv features features-nocc train cv score test lint bench clean
 
 all: features train
 
@@ -23,14 +24,27 @@ $(STAMP): setup.cfg pyproject.toml
 
 venv: $(STAMP)
 
+# Two tables: the data set's own masks (features.parquet) and automatic masks for every image
+# (features_auto.parquet), the condition under which new images are scored.
 features: $(STAMP)
 	$(PY) -m hamfeat features $(DATA_ARG) -o $(OUT)/features.parquet --jobs $(JOBS)
+	$(PY) -m hamfeat features $(DATA_ARG) -o $(OUT)/features_auto.parquet --masks auto --jobs $(JOBS)
 
+# For the colour-constancy ablation of `make cv`.
+features-nocc: $(STAMP)
+	$(PY) -m hamfeat features $(DATA_ARG) -o $(OUT)/features_nocc.parquet --no-color-constancy --jobs $(JOBS)
+
+# The model `hamfeat score` uses: trained on automatic masks, as it will be used.
 train: $(STAMP)
-	$(PY) -m hamfeat train --features $(OUT)/features.parquet -o $(OUT)/model.skops
+	$(PY) -m hamfeat train --features $(OUT)/features_auto.parquet -o $(OUT)/model.skops --model $(MODEL)
 
 cv: $(STAMP)
-	$(PY) -m hamfeat cv --features $(OUT)/features.parquet --report-dir benchmarks/reports
+	$(PY) -m hamfeat cv --features $(OUT)/features.parquet \
+	    --auto-features $(OUT)/features_auto.parquet \
+	    $(if $(wildcard $(OUT)/features_nocc.parquet),--nocc-features $(OUT)/features_nocc.parquet,) \
+	    --report-dir benchmarks/reports
+	$(PY) -m hamfeat cv --features $(OUT)/features_auto.parquet --no-ablations \
+	    --report-dir benchmarks/reports/auto_masks
 
 test: $(STAMP)
 	$(PY) -m ruff check hamfeat tests benchmarks
@@ -41,6 +55,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_features.py
+	$(PY) benchmarks/bench_segment.py
+	$(PY) benchmarks/bench_score.py
+	$(PY) benchmarks/bench_jpeg_quality.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache

@@ -7,7 +7,8 @@ Exit status (every command):
 1     finished, but some inputs failed (each named on stderr and in the errors file)
 2     usage error (bad option or argument)
 3     nothing could be done (data or model not found or invalid, every input failed)
-4     the command is not built yet in this version (it says which issue tracks it)
+70    internal error (a bug in hamfeat; the traceback is printed)
+130   interrupted (Ctrl-C)
 ====  =============================================================================
 """
 
@@ -21,21 +22,9 @@ from collections.abc import Sequence
 from hamfeat._version import __version__
 from hamfeat.errors import HamfeatError
 
-EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_FATAL, EXIT_NOT_BUILT = 0, 1, 2, 3, 4
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_FATAL, EXIT_BUG = 0, 1, 2, 3, 70
 
 log = logging.getLogger("hamfeat")
-
-
-def _not_built(name: str, issue: int):
-    def run(args: argparse.Namespace) -> int:
-        print(
-            f"hamfeat {name}: not built yet in hamfeat {__version__} (tracked in issue #{issue}); "
-            "nothing was done.",
-            file=sys.stderr,
-        )
-        return EXIT_NOT_BUILT
-
-    return run
 
 
 def _cmd_data(args: argparse.Namespace) -> int:
@@ -112,6 +101,7 @@ def _cmd_cv(args: argparse.Namespace) -> int:
     run_cv(
         args.features,
         args.report_dir,
+        command="hamfeat " + " ".join(sys.argv[1:]) if args.argv is None else args.argv,
         ablations=not args.no_ablations,
         auto_features_path=args.auto_features,
         nocc_features_path=args.nocc_features,
@@ -144,7 +134,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         write_csv_atomic(table, args.output)
     else:
         table.to_csv(sys.stdout, index=False)
-    n = int((result.table.get("level", "image") == "image").sum())
+    n = len(result.images())
     print(
         f"hamfeat score: {n - result.n_failed} of {n} images scored"
         + (f" -> {args.output}" if args.output else ""),
@@ -166,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hamfeat",
         description="Hand-crafted features and classical models for dermoscopy (HAM10000).",
-        epilog="Exit status: 0 ok, 1 some inputs failed, 2 usage, 3 nothing done, 4 not built yet.",
+        epilog="Exit status: 0 ok, 1 some inputs failed, 2 usage, 3 nothing done, 70 bug.",
     )
     parser.add_argument("--version", action="version", version=f"hamfeat {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail to stderr")
@@ -244,6 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         The exit status (see the module docstring).
     """
     args = build_parser().parse_args(argv)
+    args.argv = None if argv is None else "hamfeat " + " ".join(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="hamfeat: %(levelname)s: %(message)s",
@@ -257,6 +248,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"hamfeat {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception:  # a bug: say so, with the traceback, and never look like success
+        import traceback
+
+        traceback.print_exc()
+        print(f"hamfeat {args.command}: internal error (a bug: please report it)", file=sys.stderr)
+        return EXIT_BUG
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -61,12 +61,19 @@ class ScoreResult:
         so that each row's largest value is the predicted class (the challenge's balanced
         accuracy is computed from that argmax). Failed images are left out.
         """
-        ok = self.table[(self.table.get("level", "image") == "image") & self.table["error"].isna()]
+        ok = self.images()
+        ok = ok[ok["error"].isna()]
         cols = {c.upper(): f"q_{c}" for c in CLASSES}
         out = pd.DataFrame({"image": ok["image_id"].to_numpy()})
         for col in ISIC2018_COLUMNS:
             out[col] = ok[cols[col]].to_numpy()
         return out
+
+    def images(self) -> pd.DataFrame:
+        """The image rows of :attr:`table` (without lesion rows)."""
+        if "level" in self.table.columns:
+            return self.table[self.table["level"] == "image"]
+        return self.table
 
     def csv_table(self) -> pd.DataFrame:
         """:attr:`table` without the internal decision-weighted ``q_*`` columns."""

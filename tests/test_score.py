@@ -116,6 +116,9 @@ def test_score_messy_folder(trained: dict, messy: dict) -> None:
         env=trained["env"],
     )
     assert p.returncode == 1, p.stderr  # some files failed
+    assert "Traceback" not in p.stderr
+    n_good, n_all = len(messy["good"]), len(messy["good"]) + len(messy["bad"])
+    assert f"{n_good} of {n_all} images scored -> {out}" in p.stderr
     assert f"model {trained['model']}" in p.stderr
     table = pd.read_csv(out)
     names = {Path(x).name for x in table["path"]}
@@ -151,6 +154,7 @@ def test_csv_matches_model_predict_proba(trained: dict, messy: dict) -> None:
         "1",
         env=trained["env"],
     )
+    assert p.returncode == 1 and "Traceback" not in p.stderr
     table = pd.read_csv(__import__("io").StringIO(p.stdout))  # stdout when no -o
     ok = table[table["error"].isna()].reset_index(drop=True)
     cfg = model.config
@@ -181,7 +185,7 @@ def test_isic2018_format_and_lesion_map(trained: dict, messy: dict) -> None:
         "isic2018",
         env=trained["env"],
     )
-    assert p.returncode == 1
+    assert p.returncode == 1 and "Traceback" not in p.stderr
     sub = pd.read_csv(out)
     assert list(sub.columns) == ["image", "MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC"]
     assert len(sub) == len(messy["good"])
@@ -197,6 +201,7 @@ def test_isic2018_format_and_lesion_map(trained: dict, messy: dict) -> None:
         str(lmap),
         env=trained["env"],
     )
+    assert p.returncode == 1 and "Traceback" not in p.stderr
     table = pd.read_csv(__import__("io").StringIO(p.stdout))
     les = table[table["level"] == "lesion"].set_index("lesion_id")
     assert sorted(les.index) == ["L1", "L2"]

@@ -179,8 +179,9 @@ def score_folder(
     scored = pd.DataFrame(index=out.index)
     if len(feats):
         proba = model.predict_proba(feats).to_numpy()
-        pred = model.predict(feats)
         q = _decision_weights(model, proba)
+        # argmax of the decision weights is exactly the model's predict (one pass, not two)
+        pred = np.asarray(classes)[q.argmax(axis=1)]
         pos = pd.Index(table["path"]).get_indexer(feats["path"])
         scored = pd.DataFrame(proba, columns=prob_cols, index=pos)
         for j, c in enumerate(classes):
@@ -204,13 +205,19 @@ def score_folder(
 
 
 def _decision_weights(model, proba: np.ndarray) -> np.ndarray:
-    """Probabilities re-weighted by the model's decision rule (``p / prior**alpha``), normalised."""
+    """Probabilities re-weighted by the model's decision rule (``p / prior**alpha``), normalised.
+
+    The rule is that of the pipeline's final :class:`~hamfeat.models.PriorCorrectedClassifier`
+    (its ``class_prior_`` and ``alpha``); a model without one uses plain probabilities.
+    """
     est = model.estimator
-    prior = getattr(est, "prior_", None)
-    alpha = getattr(est, "alpha", 0.0)
-    if prior is None or not alpha:
+    last = est[-1] if hasattr(est, "steps") else est
+    prior = getattr(last, "class_prior_", None)
+    alpha = float(getattr(last, "alpha", 0.0) or 0.0)
+    if prior is None or alpha == 0.0:
         return proba
-    w = proba / np.asarray(prior, dtype=np.float64) ** float(alpha)
+    prior = np.clip(np.asarray(prior, dtype=np.float64), 1e-12, None)
+    w = proba / prior**alpha
     return w / w.sum(axis=1, keepdims=True)
 
 

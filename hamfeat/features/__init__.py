@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 #: Version of the feature definitions; part of every cache key and model file.
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2  # 2: analysis window (bbox + 16 px); LBP P=8 at every radius
 
 #: Every family, by name, in output order.
 FAMILIES: dict[str, Family] = {

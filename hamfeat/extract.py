@@ -181,6 +181,22 @@ class _Cache:
             self.dir = None
 
 
+def _write_atomic(path: str | os.PathLike[str], write, mode: str) -> None:
+    """Call ``write(fh)`` on a temporary file beside ``path``, then rename it over ``path``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **({"newline": ""} if "b" not in mode else {})) as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _chmod_like_new_file(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_table_atomic(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """Write a parquet file so that ``path`` is either the old file or the complete new one.
 
@@ -194,34 +210,12 @@ def write_table_atomic(table: pd.DataFrame, path: str | os.PathLike[str]) -> Non
     path : path-like
         Destination.
     """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            table.to_parquet(fh, index=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        _chmod_like_new_file(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _write_atomic(path, lambda fh: table.to_parquet(fh, index=False), "wb")
 
 
 def write_csv_atomic(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write a CSV so that ``path`` is either absent/old or the complete new file."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            table.to_csv(fh, index=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        _chmod_like_new_file(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write a CSV like :func:`write_table_atomic`: the old file or the complete new one."""
+    _write_atomic(path, lambda fh: table.to_csv(fh, index=False), "w")
 
 
 def _chmod_like_new_file(path: str) -> None:

@@ -17,6 +17,33 @@ SHARED = Path(
 HAM = SHARED / "ham10000"
 
 
+def real_pairs(n: int, *, gray: bool = False) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The first ``n`` real images with their masks, at canonical size (skip when absent).
+
+    Returns ``(rgb uint8 225x300x3, mask bool 225x300)`` pairs, or ``(gray uint8 225x300,
+    mask)`` with ``gray=True``; images are resized with pixel-area averaging, masks by nearest
+    neighbour and thresholded at 128, with plain OpenCV (an independent path from hamfeat's).
+    """
+    if not (HAM / "images").is_dir() or not (HAM / "masks").is_dir():
+        pytest.skip(f"real data not found under {HAM} (set HAMFEAT_SHARED_DATA)")
+    out = []
+    for p in sorted((HAM / "images").glob("ISIC_*.jpg")):
+        mp = HAM / "masks" / f"{p.stem}_segmentation.png"
+        if not mp.exists():
+            continue
+        code = cv2.COLOR_BGR2GRAY if gray else cv2.COLOR_BGR2RGB
+        img = cv2.cvtColor(cv2.imread(str(p), cv2.IMREAD_COLOR), code)
+        m = cv2.imread(str(mp), cv2.IMREAD_GRAYSCALE)
+        img = cv2.resize(img, (300, 225), interpolation=cv2.INTER_AREA)
+        m = cv2.resize(m, (300, 225), interpolation=cv2.INTER_NEAREST) > 127
+        out.append((np.ascontiguousarray(img), np.ascontiguousarray(m)))
+        if len(out) == n:
+            break
+    if not out:
+        pytest.skip("no image/mask pairs found")
+    return out
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The real ``shared/data`` folder; tests using it skip when it is absent."""

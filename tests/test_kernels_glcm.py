@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import cv2
 import numpy as np
 import pytest
 from skimage.feature import graycomatrix, graycoprops
 
+from conftest import real_pairs
 from hamfeat._kernels.glcm import HARALICK_PROPS, glcm, haralick, quantize
 
-_DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-SHARED = Path(os.environ.get("HAMFEAT_SHARED_DATA", _DEFAULT_SHARED))
-HAM = SHARED / "ham10000"
 N_REAL = 3
 PROPS_RTOL = 1e-10  # different summation order than skimage / the NumPy reference
 PROPS_ATOL = 1e-12
@@ -28,23 +22,7 @@ SK_PROPS = ["contrast", "dissimilarity", "homogeneity", "ASM", "energy", "correl
 
 
 def _real_gray_masks(n: int = N_REAL) -> list[tuple[np.ndarray, np.ndarray]]:
-    if not (HAM / "images").is_dir() or not (HAM / "masks").is_dir():
-        pytest.skip(f"real data not found under {HAM} (set HAMFEAT_SHARED_DATA)")
-    out = []
-    for p in sorted((HAM / "images").glob("ISIC_*.jpg")):
-        mp = HAM / "masks" / f"{p.stem}_segmentation.png"
-        if not mp.exists():
-            continue
-        g = cv2.cvtColor(cv2.imread(str(p), cv2.IMREAD_COLOR), cv2.COLOR_BGR2GRAY)
-        m = cv2.imread(str(mp), cv2.IMREAD_GRAYSCALE)
-        g = cv2.resize(g, (300, 225), interpolation=cv2.INTER_AREA)
-        m = cv2.resize(m, (300, 225), interpolation=cv2.INTER_NEAREST) > 127
-        out.append((np.ascontiguousarray(g), np.ascontiguousarray(m)))
-        if len(out) == n:
-            break
-    if not out:
-        pytest.skip("no image/mask pairs found")
-    return out
+    return real_pairs(n, gray=True)
 
 
 def _offsets_ref(d: float, a: float) -> tuple[int, int]:

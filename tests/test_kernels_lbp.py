@@ -2,42 +2,20 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import cv2
 import numpy as np
 import pytest
 from skimage.feature import local_binary_pattern
 
+from conftest import real_pairs
 from hamfeat._kernels.lbp import lbp_uniform, masked_code_histogram
 
-_DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-SHARED = Path(os.environ.get("HAMFEAT_SHARED_DATA", _DEFAULT_SHARED))
-HAM = SHARED / "ham10000"
 N_REAL = 3
 # Exact equality is required (same offsets, same interpolation arithmetic and order).
 PR = [(8, 1), (8, 1.5), (16, 2), (24, 3), (8, 2.3), (4, 1), (12, 1.1), (1, 1)]
 
 
 def _real_gray_masks(n: int = N_REAL) -> list[tuple[np.ndarray, np.ndarray]]:
-    if not (HAM / "images").is_dir() or not (HAM / "masks").is_dir():
-        pytest.skip(f"real data not found under {HAM} (set HAMFEAT_SHARED_DATA)")
-    out = []
-    for p in sorted((HAM / "images").glob("ISIC_*.jpg")):
-        mp = HAM / "masks" / f"{p.stem}_segmentation.png"
-        if not mp.exists():
-            continue
-        g = cv2.cvtColor(cv2.imread(str(p), cv2.IMREAD_COLOR), cv2.COLOR_BGR2GRAY)
-        m = cv2.imread(str(mp), cv2.IMREAD_GRAYSCALE)
-        g = cv2.resize(g, (300, 225), interpolation=cv2.INTER_AREA)
-        m = cv2.resize(m, (300, 225), interpolation=cv2.INTER_NEAREST) > 127
-        out.append((np.ascontiguousarray(g), np.ascontiguousarray(m)))
-        if len(out) == n:
-            break
-    if not out:
-        pytest.skip("no image/mask pairs found")
-    return out
+    return real_pairs(n, gray=True)
 
 
 def _ref(g: np.ndarray, p: int, r: float) -> np.ndarray:

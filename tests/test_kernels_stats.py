@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
 import scipy.stats
 
+from conftest import real_pairs
 from hamfeat._kernels.stats import (
     masked_histogram,
     masked_histogram_u8,
@@ -17,33 +15,13 @@ from hamfeat._kernels.stats import (
     masked_quantiles_u8,
 )
 
-_DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-SHARED = Path(os.environ.get("HAMFEAT_SHARED_DATA", _DEFAULT_SHARED))
-HAM = SHARED / "ham10000"
 N_REAL = 4
 MOMENTS_RTOL = 1e-9  # float64 two-pass vs numpy/scipy pairwise sums: ~1e-13 observed
 MOMENTS_ATOL = 1e-9
 
 
 def _real_pairs(n: int = N_REAL) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(rgb uint8 225x300x3, mask bool 225x300) for the first n images with a mask."""
-    if not (HAM / "images").is_dir() or not (HAM / "masks").is_dir():
-        pytest.skip(f"real data not found under {HAM} (set HAMFEAT_SHARED_DATA)")
-    out = []
-    for p in sorted((HAM / "images").glob("ISIC_*.jpg")):
-        mp = HAM / "masks" / f"{p.stem}_segmentation.png"
-        if not mp.exists():
-            continue
-        rgb = cv2.cvtColor(cv2.imread(str(p), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-        m = cv2.imread(str(mp), cv2.IMREAD_GRAYSCALE)
-        rgb = cv2.resize(rgb, (300, 225), interpolation=cv2.INTER_AREA)
-        m = cv2.resize(m, (300, 225), interpolation=cv2.INTER_NEAREST) > 127
-        out.append((np.ascontiguousarray(rgb), np.ascontiguousarray(m)))
-        if len(out) == n:
-            break
-    if not out:
-        pytest.skip("no image/mask pairs found")
-    return out
+    return real_pairs(n, gray=False)
 
 
 SHAPES = [(1, 1), (2, 2), (3, 5), (17, 31), (225, 300)]

@@ -105,7 +105,8 @@ class ImageFeatures:
     mask_method : str
         ``"given"``, or the automatic segmentation's method / fallback name.
     warnings : list of str
-        One line each (a rejected mask, a family that failed).
+        One line each (a rejected mask, a family that failed). Returned, not logged: the batch
+        commands write them to their errors file, :class:`FeatureExtractor` logs them.
     """
 
     values: np.ndarray
@@ -174,8 +175,6 @@ def compute_features(
             warnings.append(f"{name}: feature family {fam.name} failed ({exc}); set to NaN")
             values = np.full(n, np.nan)
         parts.append(values)
-    for w in warnings:
-        log.warning(w)
     return ImageFeatures(np.concatenate(parts), source, method, warnings)
 
 
@@ -221,8 +220,6 @@ def extract_file(
         except MaskError as exc:
             warnings.append(f"{exc}; segmented automatically")
     result = compute_features(rgb, mask, config, name=str(image_path))
-    for w in warnings:
-        log.warning(w)
     result.warnings[:0] = warnings
     return result
 
@@ -307,6 +304,8 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
             except (HamfeatError, TypeError) as exc:
                 log.warning("%s; row set to NaN", exc)
                 continue
+            for w in res.warnings:
+                log.warning(w)
             out[i] = res.values
         return out
 

@@ -224,3 +224,65 @@ def test_usage_and_fatal_errors(trained: dict, tmp_path: Path) -> None:
     assert p.returncode == 3 and "model file not found" in p.stderr
     p = run("score", env=trained["env"])
     assert p.returncode == 2  # argparse usage error
+
+
+def test_masks_folder_used_where_present(trained: dict, messy: dict, tmp_path: Path) -> None:
+    from conftest import write_mask
+
+    ham = trained["ham"]
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    good = "ISIC_0024306_segmentation.png"
+    (masks / good).write_bytes((ham / "masks" / good).read_bytes())
+    write_mask(masks / "ISIC_0024307_segmentation.png", np.ones((10, 12), bool))  # wrong size
+    p = run(
+        "-v",
+        "score",
+        str(messy["dir"]),
+        "--model",
+        str(trained["model"]),
+        "--masks",
+        str(masks),
+        env=trained["env"],
+    )
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    table = pd.read_csv(__import__("io").StringIO(p.stdout)).set_index("image_id")
+    assert table.at["ISIC_0024306", "mask_source"] == "given"
+    assert table.at["ISIC_0024307", "mask_source"] == "auto"  # rejected mask: falls back
+    assert table.at["ISIC_0024308", "mask_source"] == "auto"  # no mask
+    assert "ISIC_0024307_segmentation.png: mask is 12x10 but its image is 600x450" in p.stderr
+
+
+@pytest.mark.slow
+def test_official_scorer_accepts_cli_output(trained: dict, messy: dict) -> None:
+    """`isic-challenge-scoring` scores the CLI's --format isic2018 file unchanged."""
+    from test_isic_scorer import scorer
+
+    out = trained["root"] / "submission.csv"
+    p = run(
+        "score",
+        str(messy["dir"]),
+        "--model",
+        str(trained["model"]),
+        "-o",
+        str(out),
+        "--format",
+        "isic2018",
+        env=trained["env"],
+    )
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    sub = pd.read_csv(out)
+    cols = ["MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC"]
+    truth = pd.DataFrame({"image": sub["image"]})
+    for i, col in enumerate(cols):  # any valid one-hot truth will do
+        truth[col] = [1.0 if k % len(cols) == i else 0.0 for k in range(len(sub))]
+    truth_path = trained["root"] / "truth.csv"
+    truth.to_csv(truth_path, index=False)
+    proc = subprocess.run(
+        [str(scorer()), "classification", str(truth_path), str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "balanced_accuracy" in proc.stdout

@@ -1,0 +1,56 @@
+"""The command line's surface: help, version, the data command, usage errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hamfeat.cli import main
+
+COMMANDS = ("data", "features", "train", "cv", "score")
+
+
+def test_help_lists_every_command(capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for cmd in COMMANDS:
+        assert f"    {cmd}" in out
+    for cmd in COMMANDS:
+        with pytest.raises(SystemExit):
+            main([cmd, "--help"])
+        assert "usage: hamfeat " + cmd in capsys.readouterr().out
+
+
+def test_python_dash_m_and_console_script() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "hamfeat", "--version"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0 and proc.stdout.startswith("hamfeat ")
+    script = Path(sys.executable).parent / "hamfeat"
+    if script.exists():  # installed by pip as a console script
+        proc = subprocess.run([str(script), "--help"], capture_output=True, text=True)
+        assert proc.returncode == 0 and "score" in proc.stdout
+
+
+def test_data_command(ham_folder: Path, capsys) -> None:
+    assert main(["data", "--data", str(ham_folder)]) == 0
+    out = capsys.readouterr().out
+    assert "6 images, 3 lesions, 6 masks" in out
+    csv = ham_folder / "HAM10000_metadata.csv"
+    csv.write_text(csv.read_text() + "HAM_9,ISIC_0000123,nv,histo,1,male,back\n")
+    assert main(["data", "--data", str(ham_folder)]) == 1  # a problem, rest fine
+    assert "no image file for ISIC_0000123" in capsys.readouterr().err
+    assert main(["data", "--data", str(ham_folder), "--strict"]) == 3
+    assert main(["data", "--data", str(ham_folder / "missing")]) == 3
+
+
+def test_usage_errors_exit_2(capsys) -> None:
+    for argv in ([], ["nope"], ["features"], ["score"], ["features", "-o", "x", "--jobs", "two"]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        assert exc.value.code == 2, argv

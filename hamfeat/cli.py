@@ -8,6 +8,7 @@ Exit status (every command):
 2     usage error (bad option or argument)
 3     nothing could be done (data or model not found or invalid, every input failed)
 70    internal error (a bug in hamfeat; the traceback is printed)
+141   standard output was closed by its reader (as ``| head`` does), like SIGPIPE
 130   interrupted (Ctrl-C)
 ====  =============================================================================
 """
@@ -248,6 +249,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"hamfeat {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `hamfeat score DIR | head`: the reader stopped reading
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception:  # a bug: say so, with the traceback, and never look like success
         import traceback
 

@@ -286,3 +286,23 @@ def test_official_scorer_accepts_cli_output(trained: dict, messy: dict) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "balanced_accuracy" in proc.stdout
+
+
+def test_stdout_closed_early_is_quiet(trained: dict, messy: dict) -> None:
+    """`hamfeat score DIR | head -2`: no traceback when the reader stops early."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "hamfeat",
+        "score",
+        str(messy["dir"]),
+        "--model",
+        str(trained["model"]),
+        "--jobs",
+        "1",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=trained["env"])
+    proc.stdout.close()  # the reader goes away before anything is written
+    err = proc.stderr.read()
+    proc.wait(timeout=300)
+    assert b"Traceback" not in err and proc.returncode == 141, err

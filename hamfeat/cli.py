@@ -27,6 +27,9 @@ EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_FATAL, EXIT_BUG = 0, 1, 2, 3, 70
 
 log = logging.getLogger("hamfeat")
 
+#: Probabilities in score tables: 6 significant digits.
+SCORE_FLOAT_FORMAT = "%.6g"
+
 
 def _cmd_data(args: argparse.Namespace) -> int:
     from hamfeat.data import load_dataset
@@ -132,9 +135,9 @@ def _cmd_score(args: argparse.Namespace) -> int:
     if args.output:
         from hamfeat.extract import write_csv_atomic
 
-        write_csv_atomic(table, args.output)
+        write_csv_atomic(table, args.output, float_format=SCORE_FLOAT_FORMAT)
     else:
-        table.to_csv(sys.stdout, index=False)
+        table.to_csv(sys.stdout, index=False, float_format=SCORE_FLOAT_FORMAT)
     n = len(result.images())
     print(
         f"hamfeat score: {n - result.n_failed} of {n} images scored"

@@ -213,9 +213,11 @@ def write_table_atomic(table: pd.DataFrame, path: str | os.PathLike[str]) -> Non
     _write_atomic(path, lambda fh: table.to_parquet(fh, index=False), "wb")
 
 
-def write_csv_atomic(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
+def write_csv_atomic(
+    table: pd.DataFrame, path: str | os.PathLike[str], float_format: str | None = None
+) -> None:
     """Write a CSV like :func:`write_table_atomic`: the old file or the complete new one."""
-    _write_atomic(path, lambda fh: table.to_csv(fh, index=False), "w")
+    _write_atomic(path, lambda fh: table.to_csv(fh, index=False, float_format=float_format), "w")
 
 
 def _chmod_like_new_file(path: str) -> None:

@@ -132,9 +132,11 @@ def test_score_messy_folder(trained: dict, messy: dict) -> None:
     ok = by_name.loc[messy["good"]]
     assert ok["error"].isna().all()
     probs = ok[[f"p_{c}" for c in CLASSES]].to_numpy()
-    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-9)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)  # 6 significant digits
     assert set(ok["prediction"]) <= set(CLASSES)
-    np.testing.assert_allclose(ok["p_malignant"], ok[["p_mel", "p_bcc", "p_akiec"]].sum(axis=1))
+    np.testing.assert_allclose(
+        ok["p_malignant"], ok[["p_mel", "p_bcc", "p_akiec"]].sum(axis=1), rtol=1e-5, atol=1e-6
+    )
     assert (ok["mask_source"] == "auto").all()
     assert list(table.columns[:3]) == ["path", "image_id", "prediction"]
 
@@ -167,7 +169,7 @@ def test_csv_matches_model_predict_proba(trained: dict, messy: dict) -> None:
     X = pd.DataFrame(ext.fit_transform(list(ok["path"])), columns=ext.get_feature_names_out())
     expected = model.predict_proba(X).to_numpy()
     np.testing.assert_allclose(
-        ok[[f"p_{c}" for c in model.classes]].to_numpy(), expected, rtol=0, atol=1e-12
+        ok[[f"p_{c}" for c in model.classes]].to_numpy(), expected, rtol=5e-6, atol=1e-12
     )
     np.testing.assert_array_equal(ok["prediction"].to_numpy(), model.predict(X))
 
@@ -189,7 +191,7 @@ def test_isic2018_format_and_lesion_map(trained: dict, messy: dict) -> None:
     sub = pd.read_csv(out)
     assert list(sub.columns) == ["image", "MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC"]
     assert len(sub) == len(messy["good"])
-    np.testing.assert_allclose(sub.iloc[:, 1:].sum(axis=1), 1.0, atol=1e-9)
+    np.testing.assert_allclose(sub.iloc[:, 1:].sum(axis=1), 1.0, atol=1e-5)
     lmap = trained["root"] / "lesions.csv"
     lmap.write_text("image_id,lesion_id\nISIC_0024306,L1\nISIC_0024307,L1\nISIC_0024308,L2\n")
     p = run(
@@ -207,7 +209,9 @@ def test_isic2018_format_and_lesion_map(trained: dict, messy: dict) -> None:
     assert sorted(les.index) == ["L1", "L2"]
     img = table[table["level"] == "image"].set_index("image_id")
     np.testing.assert_allclose(
-        les.at["L1", "p_mel"], img.loc[["ISIC_0024306", "ISIC_0024307"], "p_mel"].mean()
+        les.at["L1", "p_mel"],
+        img.loc[["ISIC_0024306", "ISIC_0024307"], "p_mel"].mean(),
+        rtol=1e-5,
     )
 
 

@@ -59,8 +59,18 @@ def test_sigkill_then_resume_equals_uninterrupted(real_subset: Path, tmp_path: P
     rng = random.Random(1234)
     computed_before = 0
     for _ in range(5):
+        before = len(list(cache.rglob("part-*.parquet")))
         p = features(real_subset, out, cache)
-        time.sleep(rng.uniform(0.3, 2.5))
+        # wait until this run has flushed something (start-up time varies with machine load),
+        # then kill it at a random moment shortly after
+        deadline = time.monotonic() + 300
+        while (
+            len(list(cache.rglob("part-*.parquet"))) <= before
+            and p.poll() is None
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 0.4))
         p.send_signal(signal.SIGKILL)
         p.wait()
         # never a partial table where the finished one is expected

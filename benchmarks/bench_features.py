@@ -28,7 +28,7 @@ from _common import DEFAULT_DATA, REPORTS, machine, write_json
 from hamfeat.features import FAMILIES, Context
 from hamfeat.imageio import decode_image, mask_to_canonical, read_mask, to_canonical
 from hamfeat.pipeline import FeatureConfig, compute_features
-from hamfeat.preprocess import shades_of_gray
+from hamfeat.preprocess import remove_hair, shades_of_gray
 from hamfeat.segment import segment_lesion
 
 COLD_SNIPPET = """
@@ -99,6 +99,7 @@ def main() -> None:
     rows["canonical resize (INTER_AREA to 300x225)"] = per_image(to_canonical, rgbs)
     rows["segmentation (auto mask)"] = per_image(segment_lesion, canon)
     rows["colour constancy (Shades of Gray)"] = per_image(shades_of_gray, canon)
+    rows["hair removal (optional, off by default)"] = per_image(remove_hair, canon)
 
     def views(i: int) -> None:
         ctx = Context(sog[i], cmasks[i])

@@ -109,6 +109,7 @@ def _cmd_cv(args: argparse.Namespace) -> int:
         ablations=not args.no_ablations,
         auto_features_path=args.auto_features,
         nocc_features_path=args.nocc_features,
+        progress=lambda msg: print(f"hamfeat cv: {msg}", file=sys.stderr, flush=True),
         **kwargs,
     )
     print(f"hamfeat cv: reports written to {args.report_dir}", file=sys.stderr)

@@ -120,11 +120,23 @@ def test_missing_unreadable_and_broken_link(tmp_path: Path, rgb: np.ndarray) -> 
         read_image(link)
     with pytest.raises(ImageError, match="directory"):
         read_image(tmp_path)
-    if os.geteuid() != 0:  # root reads anything
-        locked = write_jpeg(tmp_path / "locked.jpg", rgb)
-        locked.chmod(0)
+    locked = write_jpeg(tmp_path / "locked.jpg", rgb)
+    locked.chmod(0)
+    if os.geteuid() != 0:  # root reads anything: see the next test
         with pytest.raises(ImageError, match="permission denied"):
             read_image(locked)
+
+
+def test_unreadable_file_as_root_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The OS refusing to open a file (as it does for a non-root user) is a one-line error."""
+    import hamfeat.imageio as imageio
+
+    def refuse(path, mode="r", *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(imageio, "open", refuse, raising=False)
+    with pytest.raises(ImageError, match=r"locked\.jpg: permission denied$"):
+        read_image(tmp_path / "locked.jpg")
 
 
 def test_tiny_image_refused(tmp_path: Path) -> None:

@@ -29,6 +29,23 @@ def run(*args: str, env: dict | None = None, stdin=None) -> subprocess.Completed
     )
 
 
+def score(trained: dict, messy: dict, *extra: str, code: int = 1) -> subprocess.CompletedProcess:
+    """Run `hamfeat [-v] score` on the messy folder with the test model; check its exit."""
+    pre = [a for a in extra if a == "-v"]
+    rest = [a for a in extra if a != "-v"]
+    p = run(
+        *pre,
+        "score",
+        str(messy["dir"]),
+        "--model",
+        str(trained["model"]),
+        *rest,
+        env=trained["env"],
+    )
+    assert p.returncode == code and "Traceback" not in p.stderr, p.stderr
+    return p
+
+
 @pytest.fixture(scope="module")
 def trained(ham_dir: Path, tmp_path_factory) -> dict:
     """A small real data set (linked, not copied), its features and a KNN model."""
@@ -104,26 +121,14 @@ def _png(rgb: np.ndarray) -> bytes:
 
 def test_score_messy_folder(trained: dict, messy: dict) -> None:
     out = trained["root"] / "scores.csv"
-    p = run(
-        "score",
-        str(messy["dir"]),
-        "--model",
-        str(trained["model"]),
-        "-o",
-        str(out),
-        "--jobs",
-        "2",
-        env=trained["env"],
-    )
-    assert p.returncode == 1, p.stderr  # some files failed
-    assert "Traceback" not in p.stderr
+    p = score(trained, messy, "-o", str(out), "--jobs", "2")  # exit 1: some files failed
     n_good, n_all = len(messy["good"]), len(messy["good"]) + len(messy["bad"])
     assert f"{n_good} of {n_all} images scored -> {out}" in p.stderr
     assert f"model {trained['model']}" in p.stderr
     table = pd.read_csv(out)
     names = {Path(x).name for x in table["path"]}
     assert names == set(messy["good"]) | set(messy["bad"])  # one row per image file
-    assert "notes.txt" in p.stderr or "notes.txt" not in names
+    assert "notes.txt" not in names  # not an image file: skipped (a warning with -v)
     by_name = table.set_index(table["path"].map(lambda x: Path(x).name))
     for name, reason in messy["bad"].items():
         assert reason in by_name.at[name, "error"], name
@@ -147,16 +152,7 @@ def test_csv_matches_model_predict_proba(trained: dict, messy: dict) -> None:
     from hamfeat.pipeline import FeatureExtractor
 
     model = load_model(trained["model"])
-    p = run(
-        "score",
-        str(messy["dir"]),
-        "--model",
-        str(trained["model"]),
-        "--jobs",
-        "1",
-        env=trained["env"],
-    )
-    assert p.returncode == 1 and "Traceback" not in p.stderr
+    p = run("score", str(messy["dir"]), "--model", str(trained["model"]), "--jobs", "1")
     table = pd.read_csv(__import__("io").StringIO(p.stdout))  # stdout when no -o
     ok = table[table["error"].isna()].reset_index(drop=True)
     cfg = model.config
@@ -176,34 +172,14 @@ def test_csv_matches_model_predict_proba(trained: dict, messy: dict) -> None:
 
 def test_isic2018_format_and_lesion_map(trained: dict, messy: dict) -> None:
     out = trained["root"] / "sub.csv"
-    p = run(
-        "score",
-        str(messy["dir"]),
-        "--model",
-        str(trained["model"]),
-        "-o",
-        str(out),
-        "--format",
-        "isic2018",
-        env=trained["env"],
-    )
-    assert p.returncode == 1 and "Traceback" not in p.stderr
+    p = score(trained, messy, "-o", str(out), "--format", "isic2018")
     sub = pd.read_csv(out)
     assert list(sub.columns) == ["image", "MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC"]
     assert len(sub) == len(messy["good"])
     np.testing.assert_allclose(sub.iloc[:, 1:].sum(axis=1), 1.0, atol=1e-5)
     lmap = trained["root"] / "lesions.csv"
     lmap.write_text("image_id,lesion_id\nISIC_0024306,L1\nISIC_0024307,L1\nISIC_0024308,L2\n")
-    p = run(
-        "score",
-        str(messy["dir"]),
-        "--model",
-        str(trained["model"]),
-        "--lesion-map",
-        str(lmap),
-        env=trained["env"],
-    )
-    assert p.returncode == 1 and "Traceback" not in p.stderr
+    p = score(trained, messy, "--lesion-map", str(lmap))
     table = pd.read_csv(__import__("io").StringIO(p.stdout))
     les = table[table["level"] == "lesion"].set_index("lesion_id")
     assert sorted(les.index) == ["L1", "L2"]
@@ -239,22 +215,13 @@ def test_masks_folder_used_where_present(trained: dict, messy: dict, tmp_path: P
     good = "ISIC_0024306_segmentation.png"
     (masks / good).write_bytes((ham / "masks" / good).read_bytes())
     write_mask(masks / "ISIC_0024307_segmentation.png", np.ones((10, 12), bool))  # wrong size
-    p = run(
-        "-v",
-        "score",
-        str(messy["dir"]),
-        "--model",
-        str(trained["model"]),
-        "--masks",
-        str(masks),
-        env=trained["env"],
-    )
-    assert p.returncode == 1 and "Traceback" not in p.stderr
+    p = score(trained, messy, "-v", "--masks", str(masks))
     table = pd.read_csv(__import__("io").StringIO(p.stdout)).set_index("image_id")
     assert table.at["ISIC_0024306", "mask_source"] == "given"
     assert table.at["ISIC_0024307", "mask_source"] == "auto"  # rejected mask: falls back
     assert table.at["ISIC_0024308", "mask_source"] == "auto"  # no mask
     assert "ISIC_0024307_segmentation.png: mask is 12x10 but its image is 600x450" in p.stderr
+    assert "notes.txt: not a .jpg/.jpeg/.png file; skipped" in p.stderr  # -v lists warnings
 
 
 @pytest.mark.slow
@@ -263,18 +230,7 @@ def test_official_scorer_accepts_cli_output(trained: dict, messy: dict) -> None:
     from test_isic_scorer import scorer
 
     out = trained["root"] / "submission.csv"
-    p = run(
-        "score",
-        str(messy["dir"]),
-        "--model",
-        str(trained["model"]),
-        "-o",
-        str(out),
-        "--format",
-        "isic2018",
-        env=trained["env"],
-    )
-    assert p.returncode == 1 and "Traceback" not in p.stderr
+    score(trained, messy, "-o", str(out), "--format", "isic2018")
     sub = pd.read_csv(out)
     cols = ["MEL", "NV", "BCC", "AKIEC", "BKL", "DF", "VASC"]
     truth = pd.DataFrame({"image": sub["image"]})

@@ -284,3 +284,23 @@ def test_train_refuses_table_without_feature_config(tmp_path, table):
         train(p, tmp_path / "m.skops", model="knn")
     with pytest.raises(DatasetError, match="not found"):
         load_table(tmp_path / "absent.parquet")
+
+
+def test_cross_validation_is_deterministic(table):
+    """Same table, same seeds: identical splits and bit-identical out-of-fold probabilities,
+    whether the folds run in one process or two."""
+    from hamfeat.evaluate import grouped_splits, oof_predictions
+    from hamfeat.models import make_model
+
+    y, groups = table["dx"].to_numpy(), table["lesion_id"].to_numpy()
+    a = grouped_splits(y, groups, seeds=(0, 1))
+    b = grouped_splits(y, groups, seeds=(0, 1))
+    assert all(
+        np.array_equal(s.train, t.train) and np.array_equal(s.test, t.test)
+        for s, t in zip(a, b, strict=True)
+    )
+    models = {"rf": make_model("rf", random_state=0, n_estimators=20), "lr": make_model("lr")}
+    one = oof_predictions(models, table, a, n_jobs=1)
+    two = oof_predictions(models, table, b, n_jobs=2)
+    for name in models:
+        assert one[name].proba.tobytes() == two[name].proba.tobytes(), name

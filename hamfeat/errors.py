@@ -16,6 +16,7 @@ __all__ = [
     "ImageError",
     "MaskError",
     "ModelError",
+    "OutputError",
     "Problem",
 ]
 
@@ -45,6 +46,11 @@ class ImageError(FileProblem):
 
 class MaskError(FileProblem):
     """A mask cannot be used: unreadable, wrong size, empty or covering the whole image."""
+
+
+class OutputError(FileProblem):
+    """An output file cannot be written (read-only folder, full disk, ...); nothing half-written
+    is left in its place."""
 
 
 class ModelError(FileProblem):

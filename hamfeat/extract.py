@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hamfeat.errors import HamfeatError, ImageError, Problem
+from hamfeat.errors import HamfeatError, ImageError, OutputError, Problem
 from hamfeat.pipeline import FeatureConfig, extract_file
 
 __all__ = [
@@ -176,15 +176,18 @@ class _Cache:
         feats = pd.DataFrame(np.vstack([r[0] for r in rows]), columns=self.names)
         try:
             write_table_atomic(pd.concat([df, feats], axis=1), path)
-        except OSError as exc:  # a full or read-only cache must not stop the extraction
-            log.warning("%s: cannot write cache (%s); continuing without it", path, exc)
+        except OutputError as exc:  # a full or read-only cache must not stop the extraction
+            log.warning("%s; continuing without the cache", exc)
             self.dir = None
 
 
 def _write_atomic(path: str | os.PathLike[str], write, mode: str) -> None:
     """Call ``write(fh)`` on a temporary file beside ``path``, then rename it over ``path``."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(path, f"cannot write ({exc.strerror or exc})") from None
     try:
         with os.fdopen(fd, mode, **({"newline": ""} if "b" not in mode else {})) as fh:
             write(fh)
@@ -192,6 +195,9 @@ def _write_atomic(path: str | os.PathLike[str], write, mode: str) -> None:
             os.fsync(fh.fileno())
         _chmod_like_new_file(tmp)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(path, f"cannot write ({exc.strerror or exc})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -392,7 +398,10 @@ def extract_dataset(
 
     config = config or FeatureConfig()
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(output.parent, f"cannot create folder ({exc.strerror or exc})") from None
     dataset = load_dataset(data)
     table = dataset.table
     if not use_masks:

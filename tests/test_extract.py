@@ -12,6 +12,7 @@ import pytest
 
 from conftest import make_ham_folder
 from hamfeat.data import load_dataset
+from hamfeat.errors import OutputError
 from hamfeat.extract import extract_dataset, extract_table, write_table_atomic
 from hamfeat.features import feature_names
 from hamfeat.pipeline import FeatureConfig
@@ -115,7 +116,7 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path: Path, monkeypatch) ->
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(pd.DataFrame, "to_parquet", broken)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(OutputError, match=r"t\.parquet: cannot write \(No space left on device\)"):
         write_table_atomic(pd.DataFrame({"a": [2.0]}), path)
     monkeypatch.undo()
     assert pd.read_parquet(path)["a"].tolist() == [1.0]
@@ -179,3 +180,34 @@ def test_real_images_bit_identical_across_jobs_and_order(ham_dir: Path) -> None:
         cols = a.columns[9:]
         assert a[cols].to_numpy().tobytes() == b[cols].to_numpy().tobytes(), masks
         assert (a["mask_source"] == masks).all()
+
+
+@pytest.mark.parametrize(
+    ("errno_", "reason"), [(13, "Permission denied"), (28, "No space left on device")]
+)
+def test_cli_unwritable_output_is_one_line_and_keeps_the_work(
+    folder: Path, tmp_path: Path, monkeypatch, capsys, errno_: int, reason: str
+) -> None:
+    """A read-only output folder or a full disk: exit 3, one line naming the file, and the
+    features already computed stay in the cache (the rerun computes nothing)."""
+    from hamfeat import extract
+    from hamfeat.cli import main
+
+    monkeypatch.setenv("HAMFEAT_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "out" / "f.parquet"
+    real_replace = os.replace
+
+    def failing_replace(src, dst):
+        if str(dst) == str(out):
+            raise OSError(errno_, reason)
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(extract.os, "replace", failing_replace)
+    argv = ["features", "--data", str(folder), "-o", str(out), "--families", "shape", "--jobs", "1"]
+    assert main(argv) == 3
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == f"hamfeat features: error: {out}: cannot write ({reason})"
+    assert not out.exists() and not list(out.parent.glob("*.tmp"))
+    monkeypatch.setattr(extract.os, "replace", real_replace)
+    assert main(argv) == 0
+    assert "0 computed, 8 from cache" in capsys.readouterr().err

@@ -39,6 +39,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from hamfeat._version import __version__
 from hamfeat.errors import ModelError
+from hamfeat.features import FAMILIES
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -56,16 +57,9 @@ __all__ = [
     "save_model",
 ]
 
-#: Feature families, by the first token of their column names (see :mod:`hamfeat.features`).
-FAMILY_NAMES: tuple[str, ...] = (
-    "color",
-    "skin",
-    "variegation",
-    "glcm",
-    "lbp",
-    "wavelet",
-    "shape",
-)
+#: Feature families, by the first token of their column names: the registry's order
+#: (:data:`hamfeat.features.FAMILIES`).
+FAMILY_NAMES: tuple[str, ...] = tuple(FAMILIES)
 #: Model names understood by :func:`make_model`.
 MODEL_NAMES: tuple[str, ...] = ("knn", "svm", "rf", "hgb", "lr", "ensemble", "knn_seed")
 #: Simple colour features of the published KNN baseline: RGB/HSV means, spreads, HSV histograms.

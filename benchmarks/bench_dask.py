@@ -181,17 +181,16 @@ def main() -> None:
         "| workers N | compute | total |",
         "| ---: | ---: | ---: |",
     ]
-    lines += [
-        f"| {w} | {_hms(v['compute_s'])} | {_hms(v['total_s'])} |" for w, v in plan.items()
-    ]
+    lines += [f"| {w} | {_hms(v['compute_s'])} | {_hms(v['total_s'])} |" for w, v in plan.items()]
     lines += [
         "",
         "Beyond a few dozen workers the client's serial share dominates "
         f"({_hms(N_PLAN * client_per_image)} for 400k images) and so does reading the files: "
         f"400k HAM-size JPEGs are about 10 GB. Tasks are chunks of {CHUNK} images "
         f"({N_PLAN // CHUNK} tasks for 400k: well within what one scheduler handles); results "
-        f"are {len(names)} float64 per image ({N_PLAN * len(names) * 8 / 1e9:.1f} GB for 400k) and are flushed to the cache as they "
-        "arrive, so a run that stops is resumed, not restarted.",
+        f"are {len(names)} float64 per image ({N_PLAN * len(names) * 8 / 1e9:.1f} GB for "
+        "400k) and are flushed to the cache as they arrive, so a run that stops is resumed, "
+        "not restarted.",
     ]
     (REPORTS / "dask_throughput.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
@@ -200,7 +199,7 @@ def main() -> None:
 
 
 def _hms(seconds: float) -> str:
-    h, rest = divmod(int(round(seconds)), 3600)
+    h, rest = divmod(round(seconds), 3600)
     return f"{h} h {rest // 60:02d} min" if h else f"{rest // 60} min {rest % 60:02d} s"
 
 

@@ -103,11 +103,14 @@ def _task(chunk: list, config, expected: tuple[str, ...]) -> tuple[str, object]:
 
 
 def _announce(client, where: str) -> None:
-    try:
-        link = client.dashboard_link
-    except Exception:  # no dashboard service on this scheduler
-        link = None
-    n = len(client.scheduler_info().get("workers", {}))
+    info = client.scheduler_info()
+    link = None
+    if "dashboard" in info.get("services", {}):  # dashboard_link is a template: check first
+        try:
+            link = client.dashboard_link
+        except Exception:  # an odd configuration must not stop the run
+            link = None
+    n = len(info.get("workers", {}))
     print(
         f"hamfeat: Dask {where}, {n} worker(s); dashboard: {link or 'none'}",
         file=sys.stderr,

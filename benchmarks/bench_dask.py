@@ -52,24 +52,30 @@ def main() -> None:
     warm = table.head(4 * CHUNK)
     load_start = os.getloadavg()
 
-    def best(**kw) -> tuple[float, object]:
+    def best(worker_cpu=None, **kw) -> tuple[dict, object]:
+        """Best wall time and best CPU time (this process, and the Dask workers) of the runs."""
         extract_table(warm, config, cache_dir=False, progress=False, **kw)  # warm the workers
-        times, res = [], None
+        wall, cpu, wcpu, res = [], [], [], None
         for _ in range(args.repeat):
-            t0 = time.perf_counter()
+            w0 = worker_cpu() if worker_cpu else 0.0
+            c0, t0 = time.process_time(), time.perf_counter()
             res = extract_table(table, config, cache_dir=False, progress=False, **kw)
-            times.append(time.perf_counter() - t0)
-        return min(times), res
+            wall.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
+            wcpu.append((worker_cpu() if worker_cpu else 0.0) - w0)
+        run = {"seconds": min(wall), "images_per_s": n / min(wall)}
+        run["cpu_ms_per_image_here"] = 1000 * min(cpu) / n
+        if worker_cpu:
+            run["cpu_ms_per_image_workers"] = 1000 * min(wcpu) / n
+        return run, res
 
     runs: dict[str, dict] = {}
-    t1, ref = best(jobs=1)
-    runs["joblib, 1 core (in-process)"] = {"seconds": t1}
-    t2, res2 = best(jobs=2)
-    runs["joblib, 2 cores"] = {"seconds": t2}
+    runs["joblib, 1 core (in-process)"], ref = best(jobs=1)
+    runs["joblib, 2 cores"], res2 = best(jobs=2)
 
     t0 = time.perf_counter()
     cluster = LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
     )
     client = Client(cluster)
     cluster_start = time.perf_counter() - t0
@@ -79,14 +85,18 @@ def main() -> None:
         extract_table(table.head(2 * CHUNK), config, cache_dir=False, progress=False,
                       scheduler=address)  # fmt: skip
         first_chunks = time.perf_counter() - t0
-        td, resd = best(scheduler=address)
-        runs["Dask LocalCluster, 2 workers x 1 thread"] = {"seconds": td}
-        # the client's serial share: every image from the feature cache
+
+        def worker_cpu() -> float:
+            return sum(client.run(_cpu_seconds).values())
+
+        dask_key = "Dask LocalCluster, 2 workers x 1 thread"
+        runs[dask_key], resd = best(worker_cpu, scheduler=address)
+        # the client's share alone: every image from the feature cache
         with tempfile.TemporaryDirectory() as tmp:
             extract_table(table, config, cache_dir=tmp, progress=False, scheduler=address)
             t0 = time.perf_counter()
             cached = extract_table(table, config, cache_dir=tmp, progress=False, scheduler=address)
-            client_s = time.perf_counter() - t0
+            cached_s = time.perf_counter() - t0
             assert cached.n_cached == n
     finally:
         client.close()
@@ -96,6 +106,7 @@ def main() -> None:
     with connect(None, 2, announce=False):
         pass
     connect_s = time.perf_counter() - t0
+    load_end = os.getloadavg()
 
     same = {
         k: bool(
@@ -104,18 +115,15 @@ def main() -> None:
         )
         for k, r in (("joblib 2 cores", res2), ("dask", resd))
     }
-    for v in runs.values():
-        v["images_per_s"] = n / v["seconds"]
-    client_per_image = client_s / n
-    per_image = (t1 - client_s) / n  # one warm core, without the client's serial share
-    speedup = t1 / td
-    efficiency = (t1 - client_s) / (td - client_s) / 2  # of the workers' share
+    one, dsk = runs["joblib, 1 core (in-process)"], runs[dask_key]
+    worker_ms = dsk["cpu_ms_per_image_workers"]  # per image on a worker, Dask overhead included
+    client_ms = dsk["cpu_ms_per_image_here"]  # client + scheduler per image: stays serial
     startup = cluster_start + first_chunks
     plan = {}
     for w in PLAN_WORKERS:
-        compute = N_PLAN * per_image / (w * efficiency if w > 1 else 1.0)
-        total = N_PLAN * client_per_image + compute + startup
-        plan[w] = {"compute_s": compute, "total_s": total}
+        serial = N_PLAN * client_ms / 1000 + startup
+        plan[w] = {"workers_s": N_PLAN * worker_ms / 1000 / w, "total_s": 0.0}
+        plan[w]["total_s"] = serial + plan[w]["workers_s"]
 
     result = {
         "machine": machine(),
@@ -123,15 +131,13 @@ def main() -> None:
         "chunk": CHUNK,
         "repeat": args.repeat,
         "load_average_at_start": load_start,
+        "load_average_at_end": load_end,
         "runs": runs,
         "bit_identical_to_1_core": same,
-        "per_image_s_one_core": per_image,
-        "dask_speedup_vs_1_core": speedup,
-        "dask_efficiency_per_worker": efficiency,
         "local_cluster_start_s": cluster_start,
         "first_chunks_on_fresh_workers_s": first_chunks,
         "local_cluster_start_and_close_s": connect_s,
-        "client_cost_per_image_s": client_per_image,
+        "client_only_run_all_cached_s": cached_s,
         "plan_400k": {str(k): v for k, v in plan.items()},
     }
     write_json(REPORTS / "dask_throughput.json", result)
@@ -139,17 +145,24 @@ def main() -> None:
     lines = [
         "# Feature extraction on one machine and on a Dask cluster",
         "",
-        f"Measured by `{m['command']}` on {m['date']}, commit {m['commit']}, {m['cpus']} CPUs "
-        f"(shared with other jobs: load average {load_start[0]:.1f} at start): the first {n} "
-        "HAM10000 images by `image_id`, given masks, default features, no feature cache, best "
-        f"of {args.repeat} runs of `extract_table` per mode after a warm-up run (kernels loaded "
-        "in every worker). Each time covers hashing the files, computing and collecting the "
-        "table.",
+        f"Measured by `{m['command']}` on {m['date']}, commit {m['commit']}, {m['cpus']} CPUs: "
+        f"the first {n} HAM10000 images by `image_id`, given masks, default features, no "
+        f"feature cache, best of {args.repeat} runs of `extract_table` per mode after a warm-up "
+        "run (kernels loaded in every worker). Each time covers hashing the files, computing "
+        "and collecting the table. The 2 cores were shared with other jobs (load average "
+        f"{load_start[0]:.1f} at the start, {load_end[0]:.1f} at the end; 2.0 would be a fully "
+        "busy machine), so the wall times say little about scaling; the CPU time per image "
+        "(this process, and the Dask workers summed) does not depend on the load.",
         "",
-        "| mode | seconds | images / s |",
-        "| --- | ---: | ---: |",
+        "| mode | seconds | images / s | CPU ms / image, this process | CPU ms / image, workers |",
+        "| --- | ---: | ---: | ---: | ---: |",
     ]
-    lines += [f"| {k} | {v['seconds']:.1f} | {v['images_per_s']:.0f} |" for k, v in runs.items()]
+    lines += [
+        f"| {k} | {v['seconds']:.1f} | {v['images_per_s']:.0f} | "
+        f"{v['cpu_ms_per_image_here']:.1f} | "
+        + (f"{v['cpu_ms_per_image_workers']:.1f} |" if "cpu_ms_per_image_workers" in v else "|")
+        for k, v in runs.items()
+    ]
     lines += [
         "",
         "Tables bit-for-bit identical to the 1-core table: "
@@ -159,43 +172,52 @@ def main() -> None:
         "One-time costs of the Dask backend (not in the table above): starting the local cluster "
         f"{cluster_start:.1f} s; the first {2 * CHUNK} images on its fresh workers "
         f"{first_chunks:.1f} s (each worker process imports hamfeat and loads the Numba kernels "
-        f"from the on-disk cache: a cold start of a few seconds per worker, paid in parallel); "
-        f"a local cluster as `--backend dask` starts and closes it: {connect_s:.1f} s.",
+        "from the on-disk cache: a cold start of a few seconds per worker, paid in parallel); "
+        f"a local cluster as `--backend dask` starts and closes it: {connect_s:.1f} s. A run "
+        f"with all {n} images in the feature cache (the client's work alone: hashing, reading "
+        f"the cache, assembling) took {cached_s:.1f} s.",
         "",
         "## Plan: 400,000 images on N workers",
         "",
-        f"Per-image cost on one warm core: **{per_image * 1000:.1f} ms** "
-        f"({1 / per_image:.0f} images/s), without the client's own serial cost (hashing each "
-        "file for its cache key, collecting the rows): "
-        f"{client_per_image * 1000:.2f} ms per image, measured as a run with every image in the "
-        "cache; that part does not shrink with more workers. The 2-worker cluster ran "
-        f"{speedup:.2f}x the 1-core speed overall; its workers' share ran at {efficiency:.0%} "
-        "of 2 cores (on this machine the client, the scheduler and other jobs share the same "
-        "2 cores).",
+        f"Per-image cost: **{one['cpu_ms_per_image_here']:.1f} ms** of CPU on one core in one "
+        f"process; on a Dask worker **{worker_ms:.1f} ms** (the same work plus receiving the "
+        f"task and sending the results back), and **{client_ms:.2f} ms** in the client "
+        "(hashing each file for its cache key, the scheduler, collecting the rows), which stays "
+        "serial however many workers there are.",
         "",
-        f"Estimate = 400k x {client_per_image * 1000:.2f} ms (client) + 400k x "
-        f"{per_image * 1000:.1f} ms / (N x {efficiency:.2f}) (workers) + {startup:.0f} s "
-        "(start-up), assuming each worker is one core like these, reads the images from a "
-        "shared file system as fast as a local disk, and keeps this efficiency:",
+        f"Estimate, with one core per worker and nothing else on it: 400k x {client_ms:.2f} ms "
+        f"(client) + 400k x {worker_ms:.1f} ms / N (workers) + {startup:.0f} s (cluster start "
+        "and the workers' cold start), assuming the images are read from a shared file system "
+        "as fast as from a local disk:",
         "",
-        "| workers N | compute | total |",
+        "| workers N | workers' share | total |",
         "| ---: | ---: | ---: |",
     ]
-    lines += [f"| {w} | {_hms(v['compute_s'])} | {_hms(v['total_s'])} |" for w, v in plan.items()]
+    lines += [f"| {w} | {_hms(v['workers_s'])} | {_hms(v['total_s'])} |" for w, v in plan.items()]
     lines += [
         "",
-        "Beyond a few dozen workers the client's serial share dominates "
-        f"({_hms(N_PLAN * client_per_image)} for 400k images) and so does reading the files: "
-        f"400k HAM-size JPEGs are about 10 GB. Tasks are chunks of {CHUNK} images "
-        f"({N_PLAN // CHUNK} tasks for 400k: well within what one scheduler handles); results "
-        f"are {len(names)} float64 per image ({N_PLAN * len(names) * 8 / 1e9:.1f} GB for "
-        "400k) and are flushed to the cache as they arrive, so a run that stops is resumed, "
-        "not restarted.",
+        "The client's share is counted in full although most of it (collecting rows) overlaps "
+        "the workers' time, so the totals are upper bounds for dedicated cores. On a busy "
+        "machine, as here, divide by the share of a core each worker really gets. Beyond a "
+        f"few dozen workers the client's share ({_hms(N_PLAN * client_ms / 1000)} for 400k "
+        "images) dominates, and so does reading the files: 400k HAM-size JPEGs are about 10 GB. "
+        f"Tasks are chunks of {CHUNK} images ({N_PLAN // CHUNK} tasks for 400k: well within "
+        f"what one scheduler handles); results are {len(names)} float64 per image "
+        f"({N_PLAN * len(names) * 8 / 1e9:.1f} GB for 400k) and are flushed to the cache as "
+        "they arrive, so a run that stops is resumed, not restarted.",
     ]
     (REPORTS / "dask_throughput.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     if not all(same.values()):
         sys.exit("tables differ")
+
+
+def _cpu_seconds() -> float:
+    """Run on each worker: CPU seconds its process has used."""
+    import psutil
+
+    t = psutil.Process().cpu_times()
+    return t.user + t.system
 
 
 def _hms(seconds: float) -> str:

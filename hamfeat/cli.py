@@ -47,6 +47,41 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if ds.errors else EXIT_OK
 
 
+def _backend(args: argparse.Namespace) -> dict | None:
+    """``backend``/``scheduler`` arguments; ``None`` after a one-line usage error on stderr."""
+    if args.scheduler and args.backend == "joblib":
+        print(f"hamfeat {args.command}: error: --scheduler needs --backend dask", file=sys.stderr)
+        return None
+    if not (args.scheduler or args.backend == "dask"):
+        return {}
+    from hamfeat._dask import INSTALL_HINT, available
+
+    if not available():
+        flag = "--scheduler" if args.scheduler else "--backend dask"
+        print(
+            f"hamfeat {args.command}: error: {flag} needs Dask, which is not installed: "
+            f"{INSTALL_HINT}",
+            file=sys.stderr,
+        )
+        return None
+    return {"backend": "dask", "scheduler": args.scheduler}
+
+
+def _add_backend_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend",
+        choices=("joblib", "dask"),
+        help="joblib: processes on this machine (default); dask: a Dask cluster (--scheduler, "
+        "else a local one of --jobs workers; needs hamfeat[dask])",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="compute on the dask.distributed scheduler at ADDRESS (tcp://host:8786); "
+        "workers must see the images at the same paths",
+    )
+
+
 def _cmd_features(args: argparse.Namespace) -> int:
     from hamfeat.extract import extract_dataset
     from hamfeat.pipeline import FeatureConfig
@@ -56,6 +91,9 @@ def _cmd_features(args: argparse.Namespace) -> int:
         color_constancy=not args.no_color_constancy,
         hair_removal=args.hair_removal,
     )
+    backend = _backend(args)
+    if backend is None:
+        return EXIT_USAGE
     result = extract_dataset(
         args.data,
         args.output,
@@ -63,6 +101,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
         use_masks=args.masks == "given",
         jobs=args.jobs,
         cache_dir=False if args.no_cache else True,
+        **backend,
     )
     n_err = sum(p.severity == "error" for p in result.problems)
     for p in result.problems:
@@ -119,6 +158,9 @@ def _cmd_cv(args: argparse.Namespace) -> int:
 def _cmd_score(args: argparse.Namespace) -> int:
     from hamfeat.score import default_model_path, score_folder
 
+    backend = _backend(args)
+    if backend is None:
+        return EXIT_USAGE
     model = args.model or default_model_path()
     print(f"hamfeat score: model {model}", file=sys.stderr)
     result = score_folder(
@@ -128,6 +170,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         recursive=args.recursive,
         jobs=args.jobs,
         lesion_map=args.lesion_map,
+        **backend,
     )
     for p in result.problems:
         if p.severity == "error" or args.verbose:
@@ -191,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-color-constancy", action="store_true", help="skip Shades-of-Gray")
     p.add_argument("--hair-removal", action="store_true", help="remove hair before features")
+    _add_backend_args(p)
     p.set_defaults(func=_cmd_features)
 
     p = sub.add_parser("train", help="train a model on a feature table")
@@ -221,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=0, help="parallel processes (0: all cores)")
     p.add_argument("--format", choices=("csv", "isic2018"), default="csv")
     p.add_argument("--lesion-map", metavar="CSV", help="image_id,lesion_id: add lesion rows")
+    _add_backend_args(p)
     p.set_defaults(func=_cmd_score)
     return parser
 

@@ -103,6 +103,8 @@ def score_folder(
     lesion_map: str | os.PathLike[str] | None = None,
     cache_dir: str | os.PathLike[str] | bool | None = False,
     progress: bool | None = None,
+    backend: str = "joblib",
+    scheduler: str | None = None,
 ) -> ScoreResult:
     """Score every JPEG/PNG image of a folder with a trained hamfeat model.
 
@@ -127,6 +129,8 @@ def score_folder(
         Feature cache (default: none).
     progress : bool, optional
         Progress bar on stderr (default: when stderr is a terminal).
+    backend, scheduler
+        Where features are computed: as in :func:`hamfeat.extract.extract_table`.
 
     Returns
     -------
@@ -170,7 +174,15 @@ def score_folder(
             "mask_path": masks if masks is not None else [None] * len(files),
         }
     )
-    result = extract_table(table, config, jobs=jobs, cache_dir=cache_dir, progress=progress)
+    result = extract_table(
+        table,
+        config,
+        jobs=jobs,
+        cache_dir=cache_dir,
+        progress=progress,
+        backend=backend,
+        scheduler=scheduler,
+    )
     problems += result.problems
     feats = result.table
     out = pd.DataFrame({"path": table["path"], "image_id": table["image_id"]})

@@ -25,6 +25,7 @@ from __future__ import annotations
 import io
 import os
 import warnings
+import zlib
 from pathlib import Path
 
 import cv2
@@ -144,7 +145,8 @@ def decode_image(data: bytes, path: str | os.PathLike[str] = "<bytes>") -> np.nd
     Raises
     ------
     ImageError
-        Unknown format, truncated JPEG, decompression bomb, image too small, decode failure.
+        Unknown format, truncated JPEG, corrupt JPEG data, decompression bomb, image too
+        small, decode failure.
     """
     fmt, _mode, (width, height) = probe_header(data, path, ImageError)
     if fmt not in ("JPEG", "PNG", "MPO"):
@@ -159,6 +161,8 @@ def decode_image(data: bytes, path: str | os.PathLike[str] = "<bytes>") -> np.nd
         if _JPEG_EOI not in data[-4096:]:
             raise ImageError(path, "truncated JPEG (no end-of-image marker)")
         _check_jpeg_data(data, path)
+    elif fmt == "PNG":
+        _check_png_chunks(data, path, ImageError)
     buf = np.frombuffer(data, dtype=np.uint8)
     # IMREAD_COLOR turns grayscale, palette, CMYK and 16-bit files into 8-bit BGR.
     bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
@@ -187,6 +191,33 @@ def _check_jpeg_data(data: bytes, path: str | os.PathLike[str]) -> None:
         if not any(s in msg.lower() for s in _JPEG_NOT_DAMAGE):
             detail = msg.removeprefix("Corrupt JPEG data: ")
             raise ImageError(path, f"corrupt JPEG data ({detail}); refused") from None
+
+
+def _check_png_chunks(
+    data: bytes, path: str | os.PathLike[str], kind: type[ImageError] | type[MaskError]
+) -> None:
+    """Refuse a truncated PNG, or one whose critical chunk fails its CRC (garbled bytes).
+
+    libpng refuses those too, but prints its reason on stderr without the file's name; this
+    walk of the chunks (a CRC-32 over the file, a fraction of the decode time) names it.
+    Ancillary chunks with a bad CRC are left to libpng, which skips them.
+    """
+    view, i = memoryview(data), 8
+    while True:
+        if i + 12 > len(data):
+            raise kind(path, "truncated PNG (no IEND chunk)")
+        length = int.from_bytes(view[i : i + 4], "big")
+        end = i + 12 + length
+        name = bytes(view[i + 4 : i + 8]).decode("latin-1")
+        if end > len(data):
+            raise kind(path, f"truncated PNG (inside its {name} chunk)")
+        critical = not view[i + 4] & 0x20  # upper-case first letter
+        crc = int.from_bytes(view[end - 4 : end], "big")
+        if critical and zlib.crc32(view[i + 4 : end - 4]) != crc:
+            raise kind(path, f"corrupt PNG data (CRC error in its {name} chunk); refused")
+        if name == "IEND":
+            return
+        i = end
 
 
 def read_image(path: str | os.PathLike[str]) -> np.ndarray:
@@ -243,6 +274,8 @@ def read_mask(path: str | os.PathLike[str], shape: tuple[int, int] | None = None
     fmt, _mode, (width, height) = probe_header(data, path, MaskError)
     if width * height > MAX_PIXELS:
         raise MaskError(path, f"mask too large ({width}x{height} pixels); refused")
+    if fmt == "PNG":
+        _check_png_chunks(data, path, MaskError)
     # IMREAD_GRAYSCALE converts palette images through their palette (luminance), not indices.
     gray = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_GRAYSCALE)
     if gray is None:

@@ -198,6 +198,7 @@ def mixed(ham_dir: Path, tmp_path_factory) -> dict:
     add("corrupt", _garble(jpg(plain[8]), 8), mask=real_mask(plain[8]), good=False)
     data9 = jpg(plain[9])
     add("truncated", data9[: len(data9) // 2], good=False)
+    add("garbled_png", _garble(_png(bgr(plain[9]))), suffix=".png", good=False)
     add("zero_bytes", b"", good=False)
     add("bomb", _png_header_only(30_000, 30_000), suffix=".png", good=False)
     add("bomb_jpeg", _jpeg_claiming(jpg(plain[0]), 9000, 8000), good=False)
@@ -221,6 +222,7 @@ def mixed(ham_dir: Path, tmp_path_factory) -> dict:
     expected = [
         (img / "corrupt.jpg", "error", "corrupt JPEG data"),
         (img / "truncated.jpg", "error", "truncated JPEG"),
+        (img / "garbled_png.png", "error", "corrupt PNG data (CRC error in its IDAT chunk)"),
         (img / "zero_bytes.jpg", "error", "empty image file (0 bytes)"),
         (img / "bomb.png", "error", "image too large"),
         (img / "bomb_jpeg.jpg", "error", "image too large (9000x8000"),
@@ -238,11 +240,11 @@ def mixed(ham_dir: Path, tmp_path_factory) -> dict:
         (img / f"{plain[6]}.jpg", "warning", f"{msk / plain[6]}_segmentation.png: mask covers"),
     ]
     # `hamfeat score` on the images folder: no metadata, every image file is scored
-    score_errors = {e[0].name: e[2] for e in expected[:5]}
+    score_errors = {e[0].name: e[2] for e in expected[:6]}
     score_errors["zero_bytes.jpg"] = "empty file (0 bytes)"
     score_warnings = [
         f"{img / plain[4]}.jpg: {msk / plain[4]}_segmentation.png: mask is 300x225 but",
-        *(f"{e[0]}: {e[2]}" for e in expected[10:]),
+        *(f"{e[0]}: {e[2]}" for e in expected[11:]),
     ]
     return {
         "root": root,
@@ -261,7 +263,7 @@ def mixed(ham_dir: Path, tmp_path_factory) -> dict:
 
 
 @pytest.fixture(scope="module")
-def runs(mixed: dict, trained: dict) -> dict:  # noqa: F811
+def runs(mixed: dict, trained: dict) -> dict:  # noqa: F811 (the imported fixture)
     """`hamfeat features` on the mixed and on the clean folder, `hamfeat -v score` on the
     mixed images folder: real subprocesses, two workers."""
     out = mixed["tmp"] / "out ü"
@@ -516,3 +518,49 @@ def test_corrupt_jpeg_data_refused_not_decoded_to_garbage(mixed: dict, capfd) ->
     # every good JPEG of the folder passes the check (the real ones, grey, CMYK, 16-bit PNG)
     for name in mixed["files"].values():
         assert read_image(mixed["root"] / "images" / name).shape == (450, 600, 3), name
+
+
+def test_corrupt_or_truncated_png_named_and_quiet(mixed: dict, tmp_path: Path, capfd) -> None:
+    """libpng refuses a garbled or truncated PNG but says why on stderr, naming no file; hamfeat
+    names the file (image or mask) and libpng prints nothing."""
+    from hamfeat.errors import MaskError
+    from hamfeat.imageio import read_image, read_mask
+
+    garbled = mixed["root"] / "images" / "garbled_png.png"
+    assert cv2.imdecode(np.frombuffer(garbled.read_bytes(), np.uint8), cv2.IMREAD_COLOR) is None
+    assert "libpng error" in capfd.readouterr().err
+    with pytest.raises(ImageError, match=r"garbled_png\.png: corrupt PNG data \(CRC error"):
+        read_image(garbled)
+    good = mixed["root"] / "images" / "png_named_jpg.jpg"
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(good.read_bytes()[:-100])
+    with pytest.raises(ImageError, match=r"cut\.png: truncated PNG \(inside its IDAT chunk\)"):
+        read_image(cut)
+    mask = tmp_path / "m_segmentation.png"
+    mask.write_bytes(_garble(_png(np.full((450, 600), 255, np.uint8))))
+    with pytest.raises(MaskError, match=r"m_segmentation\.png: corrupt PNG data"):
+        read_mask(mask, (450, 600))
+    assert capfd.readouterr().err == ""
+
+
+@pytest.mark.slow
+def test_no_real_file_refused_by_the_corrupt_data_checks(shared_data: Path) -> None:
+    """The corrupt-data checks refuse no real file: all 10015 HAM10000 JPEGs, the 35
+    quality-100 originals and the 10015 PNG masks pass them, so the data set (and every
+    feature of it) is unchanged by them."""
+    from hamfeat.imageio import _check_jpeg_data, _check_png_chunks
+
+    ham = shared_data / "ham10000"
+    jpegs = sorted((ham / "images").glob("*.jpg"))
+    jpegs += sorted((shared_data / "ham10000-originals").glob("*.jpg"))
+    masks = sorted((ham / "masks").glob("*.png"))
+    refused = []
+    for path in jpegs + masks:
+        try:
+            if path.suffix == ".jpg":
+                _check_jpeg_data(path.read_bytes(), path)
+            else:
+                _check_png_chunks(path.read_bytes(), path, ImageError)
+        except ImageError as exc:
+            refused.append(str(exc))
+    assert (len(jpegs), len(masks), refused) == (10050, 10015, [])

@@ -6,7 +6,7 @@ bad masks, bad metadata rows. ``hamfeat features`` (on the folder) and ``hamfeat
 its images, with its masks) run on it as subprocesses, and the tests check that
 
 (a) every fault is reported with its file's name: ``<stem>.errors.csv``, one line per error on
-    stderr (and nothing on stderr that does not name its file), the score table's ``error``;
+    stderr (and no stderr line that is not hamfeat's own), the score table's ``error``;
 (b) every good image's features are, bit for bit, those of a clean run on the good images alone;
 (c) the exit codes are the documented ones (README: 1 some inputs failed, 3 output unwritable);
 (d) the batch completes: every good image is in the output.

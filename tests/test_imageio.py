@@ -286,6 +286,17 @@ def test_jpeg_decoded_once_strictly_with_opencv_pixels(
     np.testing.assert_array_equal(out, ref)
 
 
+def test_mpo_first_frame_as_opencv(count_decoders: dict[str, int]) -> None:
+    """A multi-picture JPEG (PIL says MPO): its first frame, as OpenCV decodes it."""
+    first, second = (Image.fromarray(synthetic_lesion(60, 80, seed=s)[0]) for s in (0, 3))
+    buf = io.BytesIO()
+    first.save(buf, "MPO", save_all=True, append_images=[second])
+    ref = _cv2_rgb(buf.getvalue())
+    count_decoders.update(simplejpeg=0, cv2=0)
+    np.testing.assert_array_equal(decode_image(buf.getvalue()), ref)
+    assert count_decoders == {"simplejpeg": 1, "cv2": 0}
+
+
 def test_jpeg_decode_is_deterministic_across_processes(tmp_path: Path) -> None:
     """The same bytes give the same pixels, in this process and in a fresh one."""
     path = write_jpeg(tmp_path / "a.jpg", synthetic_lesion(90, 120)[0], quality=80)
@@ -456,7 +467,7 @@ def test_every_real_jpeg_decodes_to_opencv_pixels(shared_data: Path, monkeypatch
     for path in paths:
         data = path.read_bytes()
         ours = decode_image(data, path)
-        ref = _cv2_rgb(data)
+        ref = cv_imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
         px_total += ref.shape[0] * ref.shape[1]
         if ours.shape != ref.shape or not np.array_equal(ours, ref):
             differ.append(path.name)

@@ -7,7 +7,8 @@ Compares, per 600x450 JPEG already in memory:
   ``imageio._check_jpeg_data``) followed by ``cv2.imdecode`` (+ BGR->RGB);
 * the new single strict decode: ``simplejpeg.decode_jpeg(strict=True)`` to RGB, full size;
 * ``imageio.decode_image`` as it is now (header probe, guards, the strict decode, the EXIF
-  orientation look-up).
+  orientation look-up), and as it was (the same guards, then the old double decode);
+* the header probe alone (PIL reads the header: format, mode, size for the bomb guard).
 
 The paths are timed in turn within each pass, so that a load change on the shared machine hits
 them alike; each figure is the best of ``--repeat`` passes. The PNG mask check (a CRC walk of
@@ -53,6 +54,14 @@ def old_double_decode(blob: bytes) -> np.ndarray:
     return cv2_decode(blob)
 
 
+def old_decode_image(blob: bytes) -> np.ndarray:
+    """``decode_image`` before the change, for a JPEG: the same guards, then the double decode."""
+    _fmt, _mode, (w, h) = imageio.probe_header(blob, "x", imageio.ImageError)
+    assert w * h <= imageio.MAX_PIXELS and min(w, h) >= imageio.MIN_SIDE
+    assert imageio._JPEG_EOI in blob[-4096:]
+    return old_double_decode(blob)
+
+
 def strict_decode(blob: bytes) -> np.ndarray:
     return simplejpeg.decode_jpeg(blob, colorspace="RGB", strict=True)
 
@@ -83,6 +92,8 @@ def main() -> None:
             "old: 1/8 strict check + cv2.imdecode": (old_double_decode, jpegs),
             "new: simplejpeg strict, full size": (strict_decode, jpegs),
             "decode_image (all guards, new)": (imageio.decode_image, jpegs),
+            "decode_image (all guards, old)": (old_decode_image, jpegs),
+            "header probe alone": (lambda b: imageio.probe_header(b, "x", MaskError), jpegs),
             "PNG mask check alone": (lambda b: imageio._check_png_chunks(b, "x", MaskError), pngs),
             "read_mask (with the check)": (read_mask, pngs),
         }
@@ -97,7 +108,7 @@ def main() -> None:
     )
     ref = best["cv2.imdecode + BGR->RGB (no check)"]
     for name, ms in best.items():
-        rel = f"  ({ms / ref:.2f}x cv2)" if name in list(best)[:4] else ""
+        rel = f"  ({ms / ref:.2f}x cv2)" if "JPEG" not in name and "mask" not in name else ""
         print(f"  {name:40s} {ms:7.3f}{rel}")
 
 

@@ -8,6 +8,12 @@ Contract
   palette PNGs whose palette maps index 0 to white load the right way round.
 * Every failure raises :class:`~hamfeat.errors.ImageError` or :class:`~hamfeat.errors.MaskError`
   whose message is one line naming the file.
+* JPEGs of 1 or 3 components are decoded once, strictly, by libjpeg-turbo (through
+  ``simplejpeg``): corrupt compressed data are refused (``corrupt JPEG data (...); refused``)
+  instead of being decoded to wrong pixels with a warning on stderr, as OpenCV does. The pixels
+  are those of ``cv2.imdecode(..., IMREAD_COLOR)``, EXIF orientation included, bit for bit
+  (checked on every real file). PNGs, CMYK/YCCK JPEGs and what TurboJPEG cannot decode go
+  through OpenCV, after a strict check of their compressed data.
 
 Size normalisation
 ------------------
@@ -167,7 +173,7 @@ def decode_image(data: bytes, path: str | os.PathLike[str] = "<bytes>") -> np.nd
         Unknown format, truncated JPEG, corrupt JPEG data, decompression bomb, image too
         small, decode failure.
     """
-    fmt, _mode, (width, height) = probe_header(data, path, ImageError)
+    fmt, mode, (width, height) = probe_header(data, path, ImageError)
     if fmt not in ("JPEG", "PNG", "MPO"):
         raise ImageError(path, f"unsupported image format {fmt} (hamfeat reads JPEG and PNG)")
     if width * height > MAX_PIXELS:
@@ -179,7 +185,7 @@ def decode_image(data: bytes, path: str | os.PathLike[str] = "<bytes>") -> np.nd
     if fmt in ("JPEG", "MPO"):
         if _JPEG_EOI not in data[-4096:]:
             raise ImageError(path, "truncated JPEG (no end-of-image marker)")
-        if _mode != "CMYK":  # PIL's mode for 4-component (CMYK and YCCK) JPEGs
+        if mode != "CMYK":  # PIL's mode for 4-component (CMYK and YCCK) JPEGs
             rgb = _decode_jpeg(data, path, (height, width))
             if rgb is not None:
                 return rgb

@@ -66,6 +66,9 @@ FAMILY_NAMES: tuple[str, ...] = (
     "wavelet",
     "shape",
 )
+#: Grayscale families of radiographs (:mod:`hamfeat.features.gray`): usable when named, never
+#: part of the ``families=None`` default above.
+GRAY_FAMILY_NAMES: tuple[str, ...] = ("grayhist", "grayglcm", "graylbp", "graygrid")
 #: Model names understood by :func:`make_model`.
 MODEL_NAMES: tuple[str, ...] = ("knn", "svm", "rf", "hgb", "lr", "ensemble", "knn_seed")
 #: Simple colour features of the published KNN baseline: RGB/HSV means, spreads, HSV histograms.
@@ -146,11 +149,12 @@ def _check_families(families: Iterable[str] | None) -> tuple[str, ...]:
     if isinstance(families, str):
         families = families.split(",")
     fams = tuple(str(f).strip() for f in families if str(f).strip())
-    unknown = [f for f in fams if f not in FAMILY_NAMES]
+    known = FAMILY_NAMES + GRAY_FAMILY_NAMES
+    unknown = [f for f in fams if f not in known]
     if unknown:
         raise ValueError(
             f"unknown feature famil{'y' if len(unknown) == 1 else 'ies'} {unknown}; "
-            f"known: {', '.join(FAMILY_NAMES)}"
+            f"known: {', '.join(known)}"
         )
     return fams
 

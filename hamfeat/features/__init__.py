@@ -19,6 +19,7 @@ from collections.abc import Iterable
 
 from hamfeat.features.base import Context, Family
 from hamfeat.features.color import ColorFamily, SkinFamily, VariegationFamily
+from hamfeat.features.gray import GRAY_FAMILIES
 from hamfeat.features.shape import ShapeFamily
 from hamfeat.features.texture import GlcmFamily, LbpFamily, WaveletFamily
 
@@ -26,6 +27,7 @@ __all__ = [
     "DEFAULT_FAMILIES",
     "FAMILIES",
     "FEATURES_VERSION",
+    "GRAY_FAMILY_NAMES",
     "Context",
     "Family",
     "feature_names",
@@ -46,11 +48,23 @@ FAMILIES: dict[str, Family] = {
         LbpFamily(),
         WaveletFamily(),
         ShapeFamily(),
+        *GRAY_FAMILIES,
     )
 }
 
-#: Families computed when none are named.
-DEFAULT_FAMILIES: tuple[str, ...] = tuple(FAMILIES)
+#: Families computed when none are named (dermoscopy).
+DEFAULT_FAMILIES: tuple[str, ...] = (
+    "color",
+    "skin",
+    "variegation",
+    "glcm",
+    "lbp",
+    "wavelet",
+    "shape",
+)
+
+#: The grayscale families for radiographs (:mod:`hamfeat.features.gray`); never defaults.
+GRAY_FAMILY_NAMES: tuple[str, ...] = tuple(f.name for f in GRAY_FAMILIES)
 
 
 def get_families(names: Iterable[str] | None = None) -> list[Family]:

@@ -406,8 +406,8 @@ def run_cv_multilabel(
         results[m] = _model_metrics(labels, Y, oof[m], groups, n_boot, seed)
         results[m]["fit_seconds"] = round(seconds[m], 1)
         say(
-            f"{m}: abnormal AUC {results[m]['abnormal_auc']:.3f}, mean AUC over findings "
-            f"{results[m]['mean_auc_findings']:.3f}"
+            f"{m}: abnormal AUC {_f(results[m]['abnormal_auc'])}, mean AUC over findings "
+            f"{_f(results[m]['mean_auc_findings'])}"
         )
     best = max(models, key=lambda m: results[m]["abnormal_auc"])
     counts_df = label_matrix(table["finding_labels"])

@@ -223,7 +223,9 @@ def score_folder(
 def _score_multilabel(model, model_path, table, feats, out, problems, prob_cols) -> ScoreResult:
     """One probability per label (one-vs-rest), no single prediction."""
     if len(feats):
-        proba = model.predict_proba(feats).to_numpy()
+        proba = np.asarray(model.estimator.predict_proba(feats), dtype=np.float64)
+        if len(prob_cols) == 1 and proba.shape[1] == 2:  # one label is fitted as binary
+            proba = proba[:, 1:]
         pos = pd.Index(table["path"]).get_indexer(feats["path"])
         scored = pd.DataFrame(proba, columns=prob_cols, index=pos)
         scored["mask_source"] = feats["mask_source"].to_numpy()

@@ -323,6 +323,29 @@ def test_cli_train_and_score_cxr14(cxr_table, tmp_path: Path, capsys, min_images
     rc = main(["score", str(folder), "--model", str(model), "--dataset", "ham10000"])
     assert rc == 3
     assert "model is for cxr14" in capsys.readouterr().err
+    rc = main(["score", str(folder), "--model", str(model), "--format", "isic2018"])
+    assert rc == 3
+    assert "needs a HAM10000 model" in capsys.readouterr().err
+
+
+def test_cli_cv_cxr14(cxr_table, tmp_path: Path) -> None:
+    path, _ = cxr_table
+    rc = main(["cv", "--dataset", "cxr14", "--features", str(path), "--models", "knn",
+               "--report-dir", str(tmp_path / "rep")])
+    assert rc == 0
+    r = json.loads((tmp_path / "rep" / "cv_report.json").read_text())
+    assert r["models"] == ["knn"] and r["command"].startswith("hamfeat cv --dataset cxr14")
+    assert r["cv"]["grouped_by"] == "patient_id" and r["cv"]["n_splits"] == 5
+
+
+def test_cli_cv_cxr14_refuses_a_ham_table(tmp_path: Path) -> None:
+    from hamfeat.evaluate import make_synthetic_table
+
+    path = tmp_path / "ham.parquet"
+    make_synthetic_table(30).to_parquet(path)
+    rc = main(["cv", "--dataset", "cxr14", "--features", str(path), "--report-dir",
+               str(tmp_path / "r")])
+    assert rc == 3
 
 
 def test_cli_features_cxr14(tmp_path: Path) -> None:

@@ -4,7 +4,8 @@
 
     file ──► decode + guards ──► canonical size ──► [hair removal] ──► mask ──► colour constancy
              (imageio)            (imageio)          (preprocess)       given, or   (preprocess)
-                                                                        segment.py
+                                                                        segment.py, or
+                                                                        the whole image
          ──► feature families (features/, kernels in _kernels/) ──► one named row
 
 Feature extraction (``hamfeat features``), training, cross-validation and scoring all call

@@ -122,6 +122,7 @@ def _cmd_cv(args: argparse.Namespace) -> int:
             args.report_dir,
             models=tuple(args.models.split(",")) if args.models else CXR_MODELS,
             seed=int(args.seeds.split(",")[0]) if args.seeds else 0,
+            ablations=not args.no_ablations,
             command=command,
             progress=say,
         )

@@ -342,6 +342,7 @@ def run_cv_multilabel(
     min_images: int = MIN_IMAGES,
     n_jobs: int = 2,
     n_boot: int = 200,
+    ablations: bool = True,
     command: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
@@ -363,6 +364,9 @@ def run_cv_multilabel(
         Folds fitted in parallel.
     n_boot : int
         Patient bootstrap resamples for the 95% intervals (0: none).
+    ablations : bool
+        Also fit :data:`ABLATION_MODEL` on ``abnormal`` alone with each feature family alone and
+        with each left out (same splits).
     command : str, optional
         The command line that produced the report (recorded in it).
     progress : callable, optional
@@ -410,6 +414,13 @@ def run_cv_multilabel(
             f"{_f(results[m]['mean_auc_findings'])}"
         )
     best = max(models, key=lambda m: results[m]["abnormal_auc"])
+    ablation = None
+    if ablations and len(fams) > 1:
+        ablation = _ablations(table, y_abn, splits, fams, seed, n_jobs)
+        say(
+            "ablations (abnormal, rf): "
+            + ", ".join(f"{k} {v:.3f}" for k, v in ablation["abnormal_auc"].items())
+        )
     counts_df = label_matrix(table["finding_labels"])
     label_counts = {
         c: {
@@ -449,6 +460,7 @@ def run_cv_multilabel(
         "ensemble_members": list(CXR_ENSEMBLE),
         "model_params": CXR_MODEL_PARAMS,
         "results": results,
+        "ablations": ablation,
         "best_model": best,
         "target": {
             "metric": "abnormal-vs-normal AUC, patient-grouped 5-fold CV",
@@ -469,6 +481,24 @@ def run_cv_multilabel(
     md = _markdown(report)
     _write_atomic(report_dir / "cv_report.md", lambda fh: fh.write(md), "w")
     return report
+
+
+#: The model of the family ablations.
+ABLATION_MODEL = "rf"
+
+
+def _ablations(table, y, splits, fams, seed: int, n_jobs: int) -> dict:
+    """Abnormal AUC of :data:`ABLATION_MODEL` with each family alone and each left out."""
+    variants = {f"only {f}": (f,) for f in fams}
+    variants.update({f"without {f}": tuple(g for g in fams if g != f) for f in fams})
+    est = {k: make_multilabel_model(ABLATION_MODEL, random_state=seed, families=v)
+           for k, v in variants.items()}
+    oof, _ = oof_multilabel(est, table, np.asarray(y)[:, None], splits, n_jobs=n_jobs)
+    return {
+        "model": ABLATION_MODEL,
+        "label": ABNORMAL,
+        "abnormal_auc": {k: _auc(np.asarray(y), oof[k][:, 0]) for k in variants},
+    }
 
 
 def _jdefault(o):
@@ -527,10 +557,16 @@ def _markdown(r: dict) -> str:
             f"{_ci(x['abnormal_auc_ci95'])} | {_f(x['mean_auc_findings'])}"
             f"{_ci(x['mean_auc_findings_ci95'])} | {x['fit_seconds']} |"
         )
+    used = set(models) | (set(r["ensemble_members"]) if "ensemble" in models else set())
+    params = {m: p for m, p in r["model_params"].items() if m in used}
     lines += [
         "",
-        f"`ensemble` = mean of the probabilities of {', '.join(r['ensemble_members'])}. "
-        f"Parameters changed from the dermoscopy defaults: {json.dumps(r['model_params'])}.",
+        (
+            f"`ensemble` = mean of the probabilities of {', '.join(r['ensemble_members'])}. "
+            if "ensemble" in models
+            else ""
+        )
+        + f"Parameters changed from the dermoscopy defaults: {json.dumps(params)}.",
         "",
         "## Per-label AUC",
         "",
@@ -555,6 +591,7 @@ def _markdown(r: dict) -> str:
             else f"Every finding present has at least {r['min_images']} images."
         ),
         "",
+        *_ablation_lines(r),
         "## Comparison with deep learning on the full data set",
         "",
         "| result | mean AUC over the 14 findings | data |",
@@ -580,6 +617,23 @@ def _markdown(r: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _ablation_lines(r: dict) -> list[str]:
+    a = r.get("ablations")
+    if not a:
+        return []
+    full = r["results"].get(a["model"], {}).get("abnormal_auc")
+    out = [
+        "## Feature families (abnormal label, `rf`, same splits)",
+        "",
+        f"All families: {_f(full)}" if full is not None else "",
+        "",
+        "| variant | abnormal AUC |",
+        "| --- | --- |",
+    ]
+    out += [f"| {k} | {_f(v)} |" for k, v in a["abnormal_auc"].items()]
+    return [*out, ""]
 
 
 def train_multilabel(

@@ -39,6 +39,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from hamfeat._version import __version__
 from hamfeat.errors import ModelError
+from hamfeat.features import DEFAULT_FAMILIES
+from hamfeat.features import GRAY_FAMILY_NAMES as _GRAY
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -56,19 +58,12 @@ __all__ = [
     "save_model",
 ]
 
-#: Feature families, by the first token of their column names (see :mod:`hamfeat.features`).
-FAMILY_NAMES: tuple[str, ...] = (
-    "color",
-    "skin",
-    "variegation",
-    "glcm",
-    "lbp",
-    "wavelet",
-    "shape",
-)
+#: Feature families, by the first token of their column names: the registry's dermoscopy
+#: families in registry order (:data:`hamfeat.features.DEFAULT_FAMILIES`).
+FAMILY_NAMES: tuple[str, ...] = tuple(DEFAULT_FAMILIES)
 #: Grayscale families of radiographs (:mod:`hamfeat.features.gray`): usable when named, never
 #: part of the ``families=None`` default above.
-GRAY_FAMILY_NAMES: tuple[str, ...] = ("grayhist", "grayglcm", "graylbp", "graygrid")
+GRAY_FAMILY_NAMES: tuple[str, ...] = tuple(_GRAY)
 #: Model names understood by :func:`make_model`.
 MODEL_NAMES: tuple[str, ...] = ("knn", "svm", "rf", "hgb", "lr", "ensemble", "knn_seed")
 #: Simple colour features of the published KNN baseline: RGB/HSV means, spreads, HSV histograms.

@@ -4,8 +4,9 @@ Each family is a :class:`~hamfeat.features.base.Family` with a fixed list of sel
 feature names, all starting with the family's name. Families are enabled or disabled by name::
 
     >>> from hamfeat.features import DEFAULT_FAMILIES, feature_names
-    >>> DEFAULT_FAMILIES
-    ('color', 'skin', 'variegation', 'glcm', 'lbp', 'wavelet', 'shape')
+    >>> DEFAULT_FAMILIES  # doctest: +NORMALIZE_WHITESPACE
+    ('color', 'skin', 'variegation', 'zone', 'hetero', 'border', 'glcm', 'lbp', 'wavelet',
+     'structure', 'shape')
     >>> feature_names(["shape"])[:3]
     ['shape_area_frac', 'shape_perimeter_rel', 'shape_circularity']
 
@@ -20,7 +21,9 @@ from collections.abc import Iterable
 from hamfeat.features.base import Context, Family
 from hamfeat.features.color import ColorFamily, SkinFamily, VariegationFamily
 from hamfeat.features.gray import GRAY_FAMILIES
+from hamfeat.features.regional import BorderFamily, HeterogeneityFamily, ZoneFamily
 from hamfeat.features.shape import ShapeFamily
+from hamfeat.features.structure import StructureFamily
 from hamfeat.features.texture import GlcmFamily, LbpFamily, WaveletFamily
 
 __all__ = [
@@ -35,7 +38,9 @@ __all__ = [
 ]
 
 #: Version of the feature definitions; part of every cache key and model file.
-FEATURES_VERSION = 2  # 2: analysis window (bbox + 16 px); LBP P=8 at every radius
+FEATURES_VERSION = 3
+# 2: analysis window (bbox + 16 px); LBP P=8 at every radius
+# 3: families zone, hetero, border, structure added
 
 #: Every family, by name, in output order.
 FAMILIES: dict[str, Family] = {
@@ -44,27 +49,23 @@ FAMILIES: dict[str, Family] = {
         ColorFamily(),
         SkinFamily(),
         VariegationFamily(),
+        ZoneFamily(),
+        HeterogeneityFamily(),
+        BorderFamily(),
         GlcmFamily(),
         LbpFamily(),
         WaveletFamily(),
+        StructureFamily(),
         ShapeFamily(),
         *GRAY_FAMILIES,
     )
 }
 
-#: Families computed when none are named (dermoscopy).
-DEFAULT_FAMILIES: tuple[str, ...] = (
-    "color",
-    "skin",
-    "variegation",
-    "glcm",
-    "lbp",
-    "wavelet",
-    "shape",
-)
-
 #: The grayscale families for radiographs (:mod:`hamfeat.features.gray`); never defaults.
 GRAY_FAMILY_NAMES: tuple[str, ...] = tuple(f.name for f in GRAY_FAMILIES)
+
+#: Families computed when none are named: every dermoscopy family (all but the grayscale ones).
+DEFAULT_FAMILIES: tuple[str, ...] = tuple(n for n in FAMILIES if n not in GRAY_FAMILY_NAMES)
 
 
 def get_families(names: Iterable[str] | None = None) -> list[Family]:

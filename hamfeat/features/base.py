@@ -114,6 +114,22 @@ class Context:
             ring = ~self.mask & not_frame
         return ring
 
+    @cached_property
+    def depth(self) -> np.ndarray:
+        """``float32`` distance (px, L2) from each lesion pixel to the nearest non-lesion pixel.
+
+        0 outside the lesion. The image's edge is not "outside": a lesion cut by the frame is
+        taken to go on beyond it. Equal to the whole image's distances, because the window
+        reaches past the lesion on every side that is not the image's edge.
+        """
+        return cv2.distanceTransform(self.mask.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
+
+    @cached_property
+    def interior(self) -> np.ndarray:
+        """``bool`` lesion interior: lesion pixels deeper than 2 px (the whole lesion if that
+        leaves fewer than 50 pixels)."""
+        inner = self.depth > 2
+        return inner if inner.sum() >= 50 else self.mask
 
     @cached_property
     def rgb_f32(self) -> np.ndarray:

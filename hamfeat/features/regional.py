@@ -1,0 +1,200 @@
+"""Where colour sits in the lesion: concentric zones, local heterogeneity, the border transition.
+
+Global colour statistics cannot tell a lesion that is dark in the centre and fades out (common
+in naevi) from one with an eccentric dark blotch or a dark rim, nor a smooth fade from an
+abrupt cut-off at the border. These families measure colour by position.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from hamfeat.features.base import Context, Family
+
+__all__ = ["BorderFamily", "HeterogeneityFamily", "ZoneFamily"]
+
+ZONES = ("rim", "mid", "core")
+LAB = ("l", "a", "b")
+#: Side (canonical px) of the square blocks of the heterogeneity family.
+BLOCK = 12
+#: A block counts when at least this fraction of it is lesion.
+BLOCK_MIN_FILL = 0.75
+#: ΔE*ab thresholds for the share of block pairs that differ.
+DELTA_E = (10, 20)
+#: Width (px) of the bands inside and outside the border compared by the border family.
+BAND = 6
+#: Number of angular sectors around the centroid for the border's sector variation.
+SECTORS = 8
+
+
+class ZoneFamily(Family):
+    """CIE Lab mean and standard deviation in three concentric zones of the lesion.
+
+    The zones split the lesion's pixels into thirds by their distance to the border
+    (:attr:`Context.depth`): ``rim`` (outer third), ``mid`` and ``core`` (inner third).
+    Names: ``zone_<rim|mid|core>_lab_<l|a|b>_<mean|std>``, ``zone_core_minus_rim_lab_<c>``
+    (core mean minus rim mean), and colour asymmetry: the lesion is cut in two halves along its
+    major (then minor) principal axis, ``zone_halves_<major|minor>_lab_<c>_absdiff`` is the
+    absolute difference of the halves' mean and ``zone_halves_<major|minor>_deltae`` their ΔE*ab.
+    """
+
+    name = "zone"
+    description = "Lab colour in concentric zones (rim, middle, core) of the lesion"
+
+    def names(self) -> list[str]:
+        out = [f"zone_{z}_lab_{c}_{s}" for z in ZONES for c in LAB for s in ("mean", "std")]
+        out += [f"zone_core_minus_rim_lab_{c}" for c in LAB]
+        for axis in ("major", "minor"):
+            out += [f"zone_halves_{axis}_lab_{c}_absdiff" for c in LAB]
+            out.append(f"zone_halves_{axis}_deltae")
+        return out
+
+    def compute(self, ctx: Context) -> np.ndarray:
+        out = np.full(len(self.names()), np.nan)
+        if ctx.n_lesion < 3:
+            return out
+        d = ctx.depth
+        t1, t2 = np.quantile(d[ctx.mask], [1 / 3, 2 / 3])
+        lab = ctx.lab
+        zones = (ctx.mask & (d <= t1), ctx.mask & (d > t1) & (d <= t2), ctx.mask & (d > t2))
+        means = []
+        vals: list[float] = []
+        for z in zones:
+            v = lab[z].astype(np.float64)
+            mu = v.mean(axis=0) if len(v) else np.full(3, np.nan)
+            sd = v.std(axis=0) if len(v) else np.full(3, np.nan)
+            means.append(mu)
+            vals += [x for pair in zip(mu, sd, strict=True) for x in pair]
+        vals += list(means[2] - means[0])
+        vals += _halves(ctx)
+        out[:] = vals
+        return out
+
+
+def _halves(ctx: Context) -> list[float]:
+    """Colour difference between the two halves of the lesion cut by each principal axis."""
+    ys, xs = np.nonzero(ctx.mask)
+    x, y = xs - xs.mean(), ys - ys.mean()
+    cov = np.array([[np.mean(x * x), np.mean(x * y)], [np.mean(x * y), np.mean(y * y)]])
+    _, vecs = np.linalg.eigh(cov)  # ascending eigenvalues: column 1 is the major axis
+    lab = ctx.lab[ys, xs].astype(np.float64)
+    out: list[float] = []
+    for k in (1, 0):
+        # the major axis cuts the lesion into halves on either side of it: split by the
+        # coordinate along the minor direction, and vice versa
+        side = (x * vecs[0, 1 - k] + y * vecs[1, 1 - k]) > 0
+        if side.all() or not side.any():
+            out += [np.nan] * 4
+            continue
+        diff = lab[side].mean(axis=0) - lab[~side].mean(axis=0)
+        out += [*np.abs(diff), float(np.sqrt((diff**2).sum()))]
+    return out
+
+
+class HeterogeneityFamily(Family):
+    """Colour heterogeneity between small blocks of the lesion.
+
+    The analysis window is tiled by :data:`BLOCK` x :data:`BLOCK` px blocks (canonical px, on the
+    image's grid); blocks at least 75 % inside the lesion give one mean Lab colour each.
+    Names (``hetero_`` +): ``lab_<c>_std`` and ``lab_<c>_p90_p10`` (spread of block means per
+    channel), ``deltae_mean`` and ``deltae_p90`` (ΔE*ab between all pairs of blocks),
+    ``deltae_frac10`` / ``deltae_frac20`` (share of pairs farther apart than 10 / 20), and
+    ``n_blocks_sqrt``. NaN when fewer than 4 blocks fit (very small lesions).
+    """
+
+    name = "hetero"
+    description = "colour heterogeneity between lesion blocks (Lab spread, pairwise ΔE)"
+
+    def names(self) -> list[str]:
+        out = [f"hetero_lab_{c}_std" for c in LAB] + [f"hetero_lab_{c}_p90_p10" for c in LAB]
+        out += ["hetero_deltae_mean", "hetero_deltae_p90"]
+        out += [f"hetero_deltae_frac{t}" for t in DELTA_E]
+        return [*out, "hetero_n_blocks_sqrt"]
+
+    def compute(self, ctx: Context) -> np.ndarray:
+        out = np.full(len(self.names()), np.nan)
+        r0, c0 = ctx.offset
+        # blocks on the whole image's grid, so the window does not move them
+        dr, dc = (-r0) % BLOCK, (-c0) % BLOCK
+        m = ctx.mask[dr:, dc:]
+        lab = ctx.lab[dr:, dc:]
+        h, w = (m.shape[0] // BLOCK) * BLOCK, (m.shape[1] // BLOCK) * BLOCK
+        if h == 0 or w == 0:
+            return out
+        mb = m[:h, :w].reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK)
+        fill = mb.mean(axis=(1, 3))
+        sel = fill >= BLOCK_MIN_FILL
+        if sel.sum() < 4:
+            return out
+        lb = lab[:h, :w].astype(np.float64).reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK, 3)
+        wgt = mb[..., None].astype(np.float64)
+        sums = (lb * wgt).sum(axis=(1, 3))[sel]  # (n, 3), lesion pixels of each kept block
+        blocks = sums / mb.sum(axis=(1, 3))[sel][:, None]
+        diff = np.sqrt(((blocks[:, None, :] - blocks[None, :, :]) ** 2).sum(axis=-1))
+        iu = np.triu_indices(len(blocks), k=1)
+        pairs = diff[iu]
+        p90, p10 = np.percentile(blocks, [90, 10], axis=0)
+        vals = [*blocks.std(axis=0), *(p90 - p10), pairs.mean(), np.percentile(pairs, 90)]
+        vals += [float((pairs > t).mean()) for t in DELTA_E]
+        vals.append(np.sqrt(len(blocks)))
+        out[:] = vals
+        return out
+
+
+class BorderFamily(Family):
+    """How the lesion meets the skin: sharpness of the lightness edge along the border.
+
+    Names (``border_`` +):
+
+    * ``grad_mean``, ``grad_std``, ``grad_cv``, ``grad_p10``, ``grad_p90``: Sobel gradient
+      magnitude of L* (after a σ = 1 px Gaussian) on the border pixels (lesion pixels next to
+      skin): an abrupt cut-off gives high values, a fading border low ones;
+    * ``sector_cv``: coefficient of variation of the mean border gradient over 8 angular
+      sectors around the centroid (a border sharp on one side only);
+    * ``delta_l``: mean L* in a 6 px band outside the border minus inside it.
+    """
+
+    name = "border"
+    description = "border sharpness: lightness gradient across the lesion border"
+
+    def names(self) -> list[str]:
+        stats = ("grad_mean", "grad_std", "grad_cv", "grad_p10", "grad_p90", "sector_cv")
+        return [f"border_{s}" for s in stats] + ["border_delta_l"]
+
+    def compute(self, ctx: Context) -> np.ndarray:
+        out = np.full(len(self.names()), np.nan)
+        mask = ctx.mask
+        edge = mask & (ctx.depth <= 1.0)
+        if edge.sum() < 8:
+            return out
+        lf = cv2.GaussianBlur(ctx.lab[:, :, 0], (0, 0), 1.0, borderType=cv2.BORDER_REFLECT)
+        gx = cv2.Sobel(lf, cv2.CV_32F, 1, 0, borderType=cv2.BORDER_REFLECT)
+        gy = cv2.Sobel(lf, cv2.CV_32F, 0, 1, borderType=cv2.BORDER_REFLECT)
+        g = np.sqrt(gx.astype(np.float64) ** 2 + gy.astype(np.float64) ** 2)
+        v = g[edge]
+        mean = v.mean()
+        ys, xs = np.nonzero(mask)
+        cy, cx = ys.mean(), xs.mean()
+        ey, ex = np.nonzero(edge)
+        sector = ((np.arctan2(ey - cy, ex - cx) + np.pi) / (2 * np.pi) * SECTORS).astype(int)
+        sector = np.minimum(sector, SECTORS - 1)
+        sums = np.bincount(sector, weights=v, minlength=SECTORS)
+        counts = np.bincount(sector, minlength=SECTORS)
+        sec = sums[counts > 0] / counts[counts > 0]
+        out_dist = cv2.distanceTransform((~mask).view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
+        outside = ~mask & (out_dist <= BAND) & ctx.skin
+        inside = mask & (ctx.depth <= BAND)
+        lum = ctx.lab[:, :, 0]
+        delta = lum[outside].mean() - lum[inside].mean() if outside.any() else np.nan
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[:] = [
+                mean,
+                v.std(),
+                v.std() / mean if mean > 0 else np.nan,
+                np.percentile(v, 10),
+                np.percentile(v, 90),
+                sec.std() / sec.mean() if sec.mean() > 0 else np.nan,
+                delta,
+            ]
+        return out

@@ -1,0 +1,88 @@
+"""Dermoscopic-structure family: thin dark lines, dots and globules, bright structures.
+
+Pigment network lines, dots and globules are small dark structures on a lighter background;
+regression structures and milia-like cysts are small bright ones. Their amount and scale are
+measured with morphological black-hat / top-hat transforms of the lightness channel at three
+structuring-element sizes, and with the scale-normalised Laplacian of Gaussian (blob
+detector) at two scales. Everything is counted in the lesion's interior (the mask eroded by
+2 px), so the lesion's own border does not read as a structure (:attr:`Context.interior`).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from hamfeat.features.base import Context, Family
+
+__all__ = ["StructureFamily"]
+
+#: Structuring-element diameters (canonical px) of the black-hat / top-hat transforms.
+MORPH_SIZES = (3, 7, 11)
+#: Response thresholds (lightness L*·2.55 levels) for the area fractions.
+MORPH_LEVELS = (5, 12)
+#: Gaussian scales (canonical px) of the Laplacian-of-Gaussian blob responses.
+LOG_SIGMAS = (1.5, 3.0)
+#: A dark blob is a local maximum (3x3) of the scale-normalised LoG above this value.
+BLOB_MIN = 2.0
+
+
+def _sigma_name(s: float) -> str:
+    return f"{s:g}".replace(".", "p")
+
+
+class StructureFamily(Family):
+    """Morphological and blob responses of the lightness channel inside the lesion interior.
+
+    Names (``structure_`` +):
+
+    * ``blackhat_s<k>_<mean|std|frac05|frac12>``: black-hat (closing minus image) with an
+      elliptic element of diameter k px: dark structures narrower than k; mean and std of the
+      response and the fraction of interior pixels where it exceeds 5 or 12 levels of
+      L*·2.55;
+    * ``tophat_s<k>_...``: the same for bright structures (image minus opening);
+    * ``log_s<σ>_dark_mean`` / ``_bright_mean``: mean positive / negative part of the
+      scale-normalised Laplacian of Gaussian (σ² ∇²G * L*), i.e. dark / bright blob energy;
+    * ``log_s<σ>_dark_density``: dark blobs (3x3 local maxima above 2.0) per 100 interior
+      pixels.
+    """
+
+    name = "structure"
+    description = "dermoscopic structures: black-hat/top-hat and LoG blob responses"
+
+    def names(self) -> list[str]:
+        out = []
+        for kind in ("blackhat", "tophat"):
+            for s in MORPH_SIZES:
+                stats = ["mean", "std"] + [f"frac{t:02d}" for t in MORPH_LEVELS]
+                out += [f"structure_{kind}_s{s}_{st}" for st in stats]
+        for sg in LOG_SIGMAS:
+            n = _sigma_name(sg)
+            stats = ("dark_mean", "bright_mean", "dark_density")
+            out += [f"structure_log_s{n}_{st}" for st in stats]
+        return out
+
+    def compute(self, ctx: Context) -> np.ndarray:
+        inner = ctx.interior
+        n = int(inner.sum())
+        out = np.full(len(self.names()), np.nan)
+        if n == 0:
+            return out
+        lum = np.ascontiguousarray(ctx.lab_u8[:, :, 0])  # L* x 2.55, uint8
+        vals: list[float] = []
+        for op in (cv2.MORPH_BLACKHAT, cv2.MORPH_TOPHAT):
+            for s in MORPH_SIZES:
+                k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (s, s))
+                r = cv2.morphologyEx(lum, op, k, borderType=cv2.BORDER_REPLICATE)[inner]
+                r = r.astype(np.float64)
+                vals += [r.mean(), r.std()] + [float((r > t).mean()) for t in MORPH_LEVELS]
+        lf = ctx.lab[:, :, 0]
+        for sg in LOG_SIGMAS:
+            g = cv2.GaussianBlur(lf, (0, 0), sg, borderType=cv2.BORDER_REFLECT)
+            lap = cv2.Laplacian(g, cv2.CV_32F, borderType=cv2.BORDER_REFLECT) * np.float32(sg * sg)
+            v = lap[inner].astype(np.float64)
+            peak = cv2.dilate(lap, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
+            blobs = (lap == peak) & (lap > BLOB_MIN) & inner
+            vals += [np.clip(v, 0, None).mean(), np.clip(-v, 0, None).mean(), blobs.sum() / n * 100]
+        out[:] = vals
+        return out

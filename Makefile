@@ -25,7 +25,7 @@ all: features train
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,plots]"
+	$(PY) -m pip install --quiet -e ".[dev,plots,dask]"
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -49,6 +49,41 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if ds.errors else EXIT_OK
 
 
+def _backend(args: argparse.Namespace) -> dict | None:
+    """``backend``/``scheduler`` arguments; ``None`` after a one-line usage error on stderr."""
+    if args.scheduler and args.backend == "joblib":
+        print(f"hamfeat {args.command}: error: --scheduler needs --backend dask", file=sys.stderr)
+        return None
+    if not (args.scheduler or args.backend == "dask"):
+        return {}
+    from hamfeat._dask import INSTALL_HINT, available
+
+    if not available():
+        flag = "--scheduler" if args.scheduler else "--backend dask"
+        print(
+            f"hamfeat {args.command}: error: {flag} needs Dask, which is not installed: "
+            f"{INSTALL_HINT}",
+            file=sys.stderr,
+        )
+        return None
+    return {"backend": "dask", "scheduler": args.scheduler}
+
+
+def _add_backend_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend",
+        choices=("joblib", "dask"),
+        help="joblib: processes on this machine (default); dask: a Dask cluster (--scheduler, "
+        "else a local one of --jobs workers; needs hamfeat[dask])",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="compute on the dask.distributed scheduler at ADDRESS (tcp://host:8786); "
+        "workers must see the images at the same paths",
+    )
+
+
 def _cmd_features(args: argparse.Namespace) -> int:
     from hamfeat.extract import extract_dataset
     from hamfeat.pipeline import FeatureConfig
@@ -65,6 +100,9 @@ def _cmd_features(args: argparse.Namespace) -> int:
             hair_removal=args.hair_removal,
             **({"long_side": args.long_side} if args.long_side else {}),
         )
+    backend = _backend(args)
+    if backend is None:
+        return EXIT_USAGE
     result = extract_dataset(
         args.data,
         args.output,
@@ -73,6 +111,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         cache_dir=False if args.no_cache else True,
         dataset=args.dataset,
+        **backend,
     )
     n_err = sum(p.severity == "error" for p in result.problems)
     for p in result.problems:
@@ -153,6 +192,9 @@ def _cmd_cv(args: argparse.Namespace) -> int:
 def _cmd_score(args: argparse.Namespace) -> int:
     from hamfeat.score import default_model_path, score_folder
 
+    backend = _backend(args)
+    if backend is None:
+        return EXIT_USAGE
     model = args.model or default_model_path()
     print(f"hamfeat score: model {model}", file=sys.stderr)
     result = score_folder(
@@ -163,6 +205,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         lesion_map=args.lesion_map,
         dataset=args.dataset,
+        **backend,
     )
     for p in result.problems:
         if p.severity == "error" or args.verbose:
@@ -236,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--long-side", type=int, metavar="PX", help="canonical long side (300; cxr14: 64)"
     )
     p.add_argument(*dataset_opt, **dataset_kw)
+    _add_backend_args(p)
     p.set_defaults(func=_cmd_features)
 
     p = sub.add_parser("train", help="train a model on a feature table")
@@ -275,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=DATASETS,
         help="check the model is for this data set (default: whatever the model is for)",
     )
+    _add_backend_args(p)
     p.set_defaults(func=_cmd_score)
     return parser
 

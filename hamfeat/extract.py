@@ -245,6 +245,8 @@ def extract_table(
     jobs: int = 0,
     cache_dir: str | os.PathLike[str] | bool | None = True,
     progress: bool | None = None,
+    backend: str = "joblib",
+    scheduler: str | None = None,
 ) -> ExtractionResult:
     """Extract the features of every image of a data set table.
 
@@ -261,11 +263,27 @@ def extract_table(
         ``True``: :func:`default_cache_dir`; a path: that folder; ``False``/``None``: no cache.
     progress : bool, optional
         Show a progress bar on stderr (default: when stderr is a terminal).
+    backend : {"joblib", "dask"}
+        Where the chunks of images are computed: local joblib processes, or a Dask cluster
+        (``pip install 'hamfeat[dask]'``): the one at ``scheduler``, else a local cluster of
+        ``jobs`` worker processes. This process keeps the cache and writes; results are
+        identical.
+    scheduler : str, optional
+        Address of a ``dask.distributed`` scheduler (``tcp://host:8786``); implies
+        ``backend="dask"``. Every worker must see the images at the same paths.
 
     Returns
     -------
     ExtractionResult
     """
+    if scheduler:
+        backend = "dask"
+    if backend not in ("joblib", "dask"):
+        raise ValueError(f"backend must be 'joblib' or 'dask', not {backend!r}")
+    if backend == "dask":
+        from hamfeat._dask import require
+
+        require()
     config = config or FeatureConfig()
     names = config.feature_names()
     if cache_dir is True:
@@ -298,7 +316,7 @@ def extract_table(
     last_flush = time.monotonic()
     flush_seconds = float(os.environ.get("HAMFEAT_FLUSH_SECONDS", FLUSH_SECONDS))
     try:
-        for results in _run(todo, config, jobs):
+        for results in _run(todo, config, jobs, backend, scheduler):
             for idx, values, source, method, warns, error in results:
                 if error is not None:
                     errors[idx] = error
@@ -351,8 +369,15 @@ def _strip_path(message: str, path: str) -> str:
     return message[len(prefix) :] if message.startswith(prefix) else message
 
 
-def _run(todo: list, config: FeatureConfig, jobs: int) -> Iterator[list]:
+def _run(
+    todo: list, config: FeatureConfig, jobs: int, backend: str = "joblib", scheduler=None
+) -> Iterator[list]:
     chunks = list(_chunks(todo, CHUNK))
+    if backend == "dask":
+        from hamfeat._dask import run_chunks
+
+        yield from run_chunks(chunks, config, scheduler=scheduler, n_workers=jobs)
+        return
     if jobs == 1 or len(chunks) <= 1:
         for chunk in chunks:
             yield _work(chunk, config)
@@ -373,6 +398,8 @@ def extract_dataset(
     cache_dir: str | os.PathLike[str] | bool | None = True,
     progress: bool | None = None,
     dataset: str = "ham10000",
+    backend: str = "joblib",
+    scheduler: str | None = None,
 ) -> ExtractionResult:
     """``hamfeat features``: a data set folder in, a parquet feature table and an errors file out.
 
@@ -387,7 +414,7 @@ def extract_dataset(
         Feature configuration.
     use_masks : bool
         Use the data set's masks where present; ``False`` segments every image automatically.
-    jobs, cache_dir, progress
+    jobs, cache_dir, progress, backend, scheduler
         As in :func:`extract_table`.
     dataset : {"ham10000", "cxr14"}
         The folder's layout (``cxr14``: :func:`hamfeat.cxr14.load_cxr14`).
@@ -413,7 +440,15 @@ def extract_dataset(
     table = dataset.table
     if not use_masks:
         table = table.assign(mask_path=None)
-    result = extract_table(table, config, jobs=jobs, cache_dir=cache_dir, progress=progress)
+    result = extract_table(
+        table,
+        config,
+        jobs=jobs,
+        cache_dir=cache_dir,
+        progress=progress,
+        backend=backend,
+        scheduler=scheduler,
+    )
     result.problems[:0] = dataset.problems
     result.table.attrs["hamfeat"] = {"config": config.as_dict(), "use_masks": use_masks}
     if layout != "ham10000":

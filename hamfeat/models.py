@@ -74,7 +74,7 @@ METADATA_CATEGORICAL: tuple[str, ...] = ("sex", "localization")
 #: Default exponent of the decision rule ``argmax p / prior**alpha`` for :func:`make_model`.
 DEFAULT_ALPHA = 0.5
 #: Members of the default ensemble (soft voting: mean of their probabilities).
-ENSEMBLE_MEMBERS: tuple[str, ...] = ("hgb", "svm", "lr", "knn")
+ENSEMBLE_MEMBERS: tuple[str, ...] = ("hgb", "svm", "lr")
 
 MODEL_FORMAT = "hamfeat-model"
 MODEL_FORMAT_VERSION = 1

@@ -107,6 +107,8 @@ def score_folder(
     cache_dir: str | os.PathLike[str] | bool | None = False,
     progress: bool | None = None,
     dataset: str | None = None,
+    backend: str = "joblib",
+    scheduler: str | None = None,
 ) -> ScoreResult:
     """Score every JPEG/PNG image of a folder with a trained hamfeat model.
 
@@ -135,6 +137,8 @@ def score_folder(
         Refuse a model made for another data set (default: take the model's). A multi-label
         (``cxr14``) model writes ``path, image_id, p_<label>...`` (one probability per label,
         ``abnormal`` = any finding) ``, mask_source, error``.
+    backend, scheduler
+        Where features are computed: as in :func:`hamfeat.extract.extract_table`.
 
     Returns
     -------
@@ -184,7 +188,15 @@ def score_folder(
             "mask_path": masks if masks is not None else [None] * len(files),
         }
     )
-    result = extract_table(table, config, jobs=jobs, cache_dir=cache_dir, progress=progress)
+    result = extract_table(
+        table,
+        config,
+        jobs=jobs,
+        cache_dir=cache_dir,
+        progress=progress,
+        backend=backend,
+        scheduler=scheduler,
+    )
     problems += result.problems
     feats = result.table
     out = pd.DataFrame({"path": table["path"], "image_id": table["image_id"]})

@@ -31,6 +31,7 @@ from PIL import Image
 from test_score import run, trained  # noqa: F401  (module fixture: a small real KNN model)
 
 from hamfeat.errors import ImageError, MaskError
+from hamfeat.features import feature_names
 
 N_PLAIN, N_INVERTED = 11, 2  # real images with ordinary masks, and with inverted-palette masks
 HEADER = ["lesion_id", "image_id", "dx", "dx_type", "age", "sex", "localization"]
@@ -319,7 +320,8 @@ def test_features_exit_code_and_batch_completes(mixed: dict, runs: dict) -> None
     n_warn = len(mixed["expected"]) - n_err
     assert (
         f"{len(mixed['good'])} images -> {runs['f_mixed']} ({len(mixed['good'])} computed, "
-        f"0 from cache, 373 columns); {n_err} error(s), {n_warn} warning(s); -v lists warnings"
+        f"0 from cache, {len(feature_names()) + 9} columns); "
+        f"{n_err} error(s), {n_warn} warning(s); -v lists warnings"
     ) in p.stderr
     table = pd.read_parquet(runs["f_mixed"])
     assert sorted(table["image_id"]) == mixed["good"]  # every good image, nothing else

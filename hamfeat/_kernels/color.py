@@ -14,6 +14,8 @@ from hamfeat._kernels._validate import check_array
 __all__ = [
     "LAB_WHITE_D65",
     "XYZ_FROM_RGB",
+    "hsv_views",
+    "lab_views",
     "rgb_to_gray",
     "rgb_to_hsv",
     "rgb_to_lab",
@@ -84,6 +86,93 @@ def rgb_to_hsv(rgb: np.ndarray) -> np.ndarray:
     out = np.empty(rgb.shape, dtype=np.float32)
     _rgb_to_hsv_core(rgb.reshape(-1), _U8_TO_UNIT_F32, out.reshape(-1))
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _hsv_views_core(
+    flat: np.ndarray,
+    unit: np.ndarray,
+    hue_shift: np.float32,
+    scale: np.ndarray,
+    offset: np.ndarray,
+    out: np.ndarray,
+    out_u8: np.ndarray,
+) -> None:
+    # _rgb_to_hsv_core, then (same pass) the hue rotation and the uint8 levels, with
+    # exactly the float32 operations of rgb_to_hsv + rotate + scale_to_u8.
+    n = flat.shape[0] // 3
+    eps = np.float32(np.finfo(np.float32).eps)
+    f60 = np.float32(60.0)
+    f360 = np.float32(360.0)
+    half = np.float32(0.5)
+    s0, s1, s2 = scale[0], scale[1], scale[2]
+    o0, o1, o2 = offset[0], offset[1], offset[2]
+    for p in range(n):
+        r = unit[flat[3 * p]]
+        g = unit[flat[3 * p + 1]]
+        b = unit[flat[3 * p + 2]]
+        v = max(max(r, g), b)
+        vmin = min(min(r, g), b)
+        diff = v - vmin
+        s = diff / (abs(v) + eps)
+        k = f60 / (diff + eps)
+        if v == r:
+            num = g - b
+            off = 360.0 if g < b else 0.0
+        elif v == g:
+            num = b - r
+            off = 120.0
+        else:
+            num = r - g
+            off = 240.0
+        h = np.float32(np.float64(num) * np.float64(k) + off)
+        h = h + hue_shift
+        if h >= f360:
+            h = h - f360
+        out[3 * p] = h
+        out[3 * p + 1] = s
+        out[3 * p + 2] = v
+        out_u8[3 * p] = _to_u8(h * s0 + o0 + half)
+        out_u8[3 * p + 1] = _to_u8(s * s1 + o1 + half)
+        out_u8[3 * p + 2] = _to_u8(v * s2 + o2 + half)
+
+
+def hsv_views(
+    rgb: np.ndarray, hue_shift: float, scale: np.ndarray, offset: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """HSV with a rotated hue, and its uint8 levels, in one pass.
+
+    Equal, bit for bit, to ``hsv = rgb_to_hsv(rgb)``; ``h = hsv[..., 0]; h += hue_shift;
+    h[h >= 360] -= 360`` (float32 arithmetic); ``u8 = scale_to_u8(hsv, scale, offset)``.
+
+    Parameters
+    ----------
+    rgb : ndarray, uint8, shape (H, W, 3), C-contiguous
+    hue_shift : float
+        Added to H (as float32), then 360 is subtracted where the result is >= 360.
+        Use 0 for plain HSV.
+    scale, offset : ndarray, shape (3,)
+        Per-channel factors of :func:`scale_to_u8` (taken as float32).
+
+    Returns
+    -------
+    hsv : ndarray, float32, shape (H, W, 3)
+    hsv_u8 : ndarray, uint8, shape (H, W, 3)
+    """
+    check_array(rgb, "rgb", np.uint8, 3, channels=3)
+    scale, offset = _scale_offset(scale, offset, 3)
+    out = np.empty(rgb.shape, dtype=np.float32)
+    out_u8 = np.empty(rgb.shape, dtype=np.uint8)
+    _hsv_views_core(
+        rgb.reshape(-1),
+        _U8_TO_UNIT_F32,
+        np.float32(hue_shift),
+        scale,
+        offset,
+        out.reshape(-1),
+        out_u8.reshape(-1),
+    )
+    return out, out_u8
 
 
 # --------------------------------------------------------------------------- Lab
@@ -157,6 +246,70 @@ def _rgb_to_lab_core(
         out[3 * p] = 116.0 * fy - 16.0
         out[3 * p + 1] = 500.0 * (fx - fy)
         out[3 * p + 2] = 200.0 * (fy - fz)
+
+
+@numba.njit(cache=True, nogil=True)
+def _lab_views_core(
+    flat: np.ndarray,
+    lut: np.ndarray,
+    cbrt_tab: np.ndarray,
+    scale: np.ndarray,
+    offset: np.ndarray,
+    out: np.ndarray,
+    out_u8: np.ndarray,
+) -> None:
+    # _rgb_to_lab_core and, in the same pass, scale_to_u8 of its float32 output.
+    n = flat.shape[0] // 3
+    half = np.float32(0.5)
+    s0, s1, s2 = scale[0], scale[1], scale[2]
+    o0, o1, o2 = offset[0], offset[1], offset[2]
+    for p in range(n):
+        r = flat[3 * p]
+        g = flat[3 * p + 1]
+        b = flat[3 * p + 2]
+        xx = lut[0, 0, r] + lut[0, 1, g] + lut[0, 2, b]
+        yy = lut[1, 0, r] + lut[1, 1, g] + lut[1, 2, b]
+        zz = lut[2, 0, r] + lut[2, 1, g] + lut[2, 2, b]
+        fx = _lab_f(xx, cbrt_tab)
+        fy = _lab_f(yy, cbrt_tab)
+        fz = _lab_f(zz, cbrt_tab)
+        l_ = np.float32(116.0 * fy - 16.0)
+        a_ = np.float32(500.0 * (fx - fy))
+        b_ = np.float32(200.0 * (fy - fz))
+        out[3 * p] = l_
+        out[3 * p + 1] = a_
+        out[3 * p + 2] = b_
+        out_u8[3 * p] = _to_u8(l_ * s0 + o0 + half)
+        out_u8[3 * p + 1] = _to_u8(a_ * s1 + o1 + half)
+        out_u8[3 * p + 2] = _to_u8(b_ * s2 + o2 + half)
+
+
+def lab_views(
+    rgb: np.ndarray, scale: np.ndarray, offset: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """CIE L*a*b* and its uint8 levels, in one pass.
+
+    Equal, bit for bit, to ``lab = rgb_to_lab(rgb)``, ``scale_to_u8(lab, scale, offset)``.
+
+    Parameters
+    ----------
+    rgb : ndarray, uint8, shape (H, W, 3), C-contiguous
+    scale, offset : ndarray, shape (3,)
+        Per-channel factors of :func:`scale_to_u8` (taken as float32).
+
+    Returns
+    -------
+    lab : ndarray, float32, shape (H, W, 3)
+    lab_u8 : ndarray, uint8, shape (H, W, 3)
+    """
+    check_array(rgb, "rgb", np.uint8, 3, channels=3)
+    scale, offset = _scale_offset(scale, offset, 3)
+    out = np.empty(rgb.shape, dtype=np.float32)
+    out_u8 = np.empty(rgb.shape, dtype=np.uint8)
+    _lab_views_core(
+        rgb.reshape(-1), _LAB_LUT, _CBRT_TAB, scale, offset, out.reshape(-1), out_u8.reshape(-1)
+    )
+    return out, out_u8
 
 
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
@@ -235,6 +388,23 @@ def rgb_to_gray(rgb: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- to uint8
+
+
+@numba.njit(cache=True, nogil=True)
+def _to_u8(x: np.float32) -> np.uint8:
+    # clip(floor(x), 0, 255) as uint8: the operations of _scale_to_u8_core
+    v = np.floor(x)
+    if v < 0:
+        v = 0
+    elif v > 255:
+        v = 255
+    return np.uint8(v)
+
+
+def _scale_offset(scale: np.ndarray, offset: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
+    scale = np.ascontiguousarray(scale, dtype=np.float32).reshape(c)
+    offset = np.ascontiguousarray(offset, dtype=np.float32).reshape(c)
+    return scale, offset
 
 
 @numba.njit(cache=True, nogil=True)

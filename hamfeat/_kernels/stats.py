@@ -6,12 +6,16 @@ image; only pixels where it is ``True`` contribute.
 
 from __future__ import annotations
 
+import functools
+import math
+
 import numba
 import numpy as np
 
 from hamfeat._kernels._validate import check_array, check_mask
 
 __all__ = [
+    "masked_channel_histograms",
     "masked_histogram",
     "masked_histogram_u8",
     "masked_moments",
@@ -45,14 +49,14 @@ def _masked_moments_core(values: np.ndarray, mask: np.ndarray, out: np.ndarray) 
         # pass 1: mean (float64 accumulation, fixed order)
         s1 = 0.0
         for k in range(count):
-            s1 += values[idx[k], c]
+            s1 += np.float64(values[idx[k], c])
         mean = s1 / count
         # pass 2: central moments about that mean
         m2 = 0.0
         m3 = 0.0
         m4 = 0.0
         for k in range(count):
-            d = values[idx[k], c] - mean
+            d = np.float64(values[idx[k], c]) - mean
             d2 = d * d
             m2 += d2
             m3 += d2 * d
@@ -76,7 +80,9 @@ def masked_moments(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    values : ndarray, float32, shape (H, W, C), C-contiguous
+    values : ndarray, float32 or uint8, shape (H, W, C), C-contiguous
+        (every value is widened exactly to float64, so a uint8 image gives the same
+        result as its float32 copy)
     mask : ndarray, bool, shape (H, W), C-contiguous
 
     Returns
@@ -90,7 +96,7 @@ def masked_moments(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
         but scipy additionally flags *nearly* constant data as NaN via a relative
         threshold, which this kernel does not).
     """
-    check_array(values, "values", np.float32, 3)
+    check_array(values, "values", (np.float32, np.uint8), 3)
     check_mask(mask, values.shape[:2])
     n_ch = values.shape[2]
     out = np.empty((n_ch, 4), dtype=np.float64)
@@ -105,28 +111,52 @@ def masked_moments(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def _masked_histogram_core(
     values: np.ndarray, mask: np.ndarray, edges: np.ndarray, counts: np.ndarray
 ) -> None:
+    # counts: int64 (n_bins,).  4 sub-histograms (pixel index & 3) break the
+    # store->load chains of runs of equal bins.  The bin is
+    # estimated as int((x - lo) * scale) and fixed up against the exact edges, which
+    # gives the unique k with edges[k] <= x < edges[k + 1] (last bin closed) whatever
+    # the estimate.
     n_bins = edges.shape[0] - 1
     lo = edges[0]
     hi = edges[n_bins]
     scale = n_bins / (hi - lo)
-    for p in range(values.shape[0]):
+    sub = np.zeros(4 * n_bins, dtype=np.int64)
+    for p in range(mask.shape[0]):
         if not mask[p]:
             continue
         x = np.float64(values[p])
         if not (x >= lo and x <= hi):  # also drops NaN
             continue
-        k = int((x - lo) * scale)  # estimate, then fix against the exact edges
+        k = int((x - lo) * scale)
         if k > n_bins - 1:
             k = n_bins - 1
         while k > 0 and x < edges[k]:
             k -= 1
         while k < n_bins - 1 and x >= edges[k + 1]:
             k += 1
-        counts[k] += 1
+        sub[(p & 3) * n_bins + k] += 1
+    for k in range(n_bins):
+        counts[k] = sub[k] + sub[n_bins + k] + sub[2 * n_bins + k] + sub[3 * n_bins + k]
+
+
+@functools.lru_cache(maxsize=256)
+def _hist_edges(n_bins: int, lo: float, hi: float, dtype: str) -> np.ndarray:
+    edge_dtype = np.result_type(lo, hi, np.dtype(dtype))
+    if np.issubdtype(edge_dtype, np.integer):  # as numpy does
+        edge_dtype = np.result_type(edge_dtype, float)
+    edges = np.linspace(lo, hi, n_bins + 1, endpoint=True, dtype=edge_dtype)
+    edges = edges.astype(np.float64)  # exact widening; comparisons stay exact
+    edges.setflags(write=False)
+    return edges
 
 
 def masked_histogram(
-    values: np.ndarray, mask: np.ndarray, n_bins: int, lo: float, hi: float
+    values: np.ndarray,
+    mask: np.ndarray,
+    n_bins: int,
+    lo: float,
+    hi: float,
+    channel: int | None = None,
 ) -> np.ndarray:
     """Histogram of ``values[mask]`` with ``n_bins`` equal bins over ``[lo, hi]``.
 
@@ -138,39 +168,123 @@ def masked_histogram(
 
     Parameters
     ----------
-    values : ndarray, float32, float64 or uint8, shape (H, W), C-contiguous
+    values : ndarray, float32, float64 or uint8, shape (H, W) or (H, W, C), C-contiguous
     mask : ndarray, bool, shape (H, W), C-contiguous
     n_bins : int, >= 1
     lo, hi : float, finite, ``lo < hi``
+    channel : int, optional
+        For ``(H, W, C)`` values (required there): the channel to count, read in place
+        (equal to ``np.histogram(values[..., channel][mask], ...)``, no copy).
 
     Returns
     -------
     counts : ndarray, int64, shape (n_bins,)
     """
-    check_array(values, "values", (np.float32, np.float64, np.uint8), 2)
-    check_mask(mask, values.shape)
+    check_array(values, "values", (np.float32, np.float64, np.uint8), _ndim_2_or_3(values))
+    check_mask(mask, values.shape[:2])
     n_bins = int(n_bins)
     lo = float(lo)
     hi = float(hi)
     if n_bins < 1:
         raise ValueError(f"n_bins must be >= 1, got {n_bins}")
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise ValueError(f"need finite lo < hi, got lo={lo}, hi={hi}")
-    edge_dtype = np.result_type(lo, hi, values)
-    if np.issubdtype(edge_dtype, np.integer):  # as numpy does
-        edge_dtype = np.result_type(edge_dtype, float)
-    edges = np.linspace(lo, hi, n_bins + 1, endpoint=True, dtype=edge_dtype)
-    edges = edges.astype(np.float64)  # exact widening; comparisons stay exact
-    counts = np.zeros(n_bins, dtype=np.int64)
-    _masked_histogram_core(values.reshape(-1), mask.reshape(-1), edges, counts)
+    flat = values.reshape(-1)
+    if values.ndim == 3:
+        n_ch = values.shape[2]
+        if channel is None or not 0 <= int(channel) < n_ch:
+            raise ValueError(f"channel must be in [0, {n_ch}) for (H, W, C) values")
+        flat = flat[int(channel) :: n_ch]
+    elif channel is not None:
+        raise ValueError("channel is only for (H, W, C) values")
+    edges = _hist_edges(n_bins, lo, hi, values.dtype.str)
+    counts = np.empty(n_bins, dtype=np.int64)
+    _masked_histogram_core(flat, mask.reshape(-1), edges, counts)
     return counts
+
+
+def _ndim_2_or_3(values: object) -> int:
+    return 3 if isinstance(values, np.ndarray) and values.ndim == 3 else 2
+
+
+@numba.njit(cache=True, nogil=True)
+def _masked_channel_histograms_core(
+    values: np.ndarray, mask: np.ndarray, edges: np.ndarray, starts: np.ndarray, counts: np.ndarray
+) -> None:
+    # values: (N * C,) interleaved; channel c's edges are edges[starts[c]:starts[c+1]]
+    # and its counts counts[starts[c] - c : starts[c + 1] - c - 1].  Same per-value rule
+    # as _masked_histogram_core; one pass over the mask for every channel.
+    n_ch = starts.shape[0] - 1
+    for p in range(mask.shape[0]):
+        if not mask[p]:
+            continue
+        for c in range(n_ch):
+            e0 = starts[c]
+            n_bins = starts[c + 1] - e0 - 1
+            lo = edges[e0]
+            hi = edges[e0 + n_bins]
+            x = np.float64(values[p * n_ch + c])
+            if not (x >= lo and x <= hi):  # also drops NaN
+                continue
+            k = int((x - lo) * (n_bins / (hi - lo)))
+            if k > n_bins - 1:
+                k = n_bins - 1
+            while k > 0 and x < edges[e0 + k]:
+                k -= 1
+            while k < n_bins - 1 and x >= edges[e0 + k + 1]:
+                k += 1
+            counts[e0 - c + k] += 1
+
+
+def masked_channel_histograms(
+    values: np.ndarray, mask: np.ndarray, ranges: tuple[tuple[float, float, int], ...]
+) -> list[np.ndarray]:
+    """One histogram per channel of ``values`` inside ``mask``, in one pass.
+
+    Element ``c`` of the result equals ``masked_histogram(values, mask, n, lo, hi,
+    channel=c)`` with ``(lo, hi, n) = ranges[c]`` (that is, numpy's histogram of
+    ``values[..., c][mask]``) exactly.
+
+    Parameters
+    ----------
+    values : ndarray, float32, float64 or uint8, shape (H, W, C), C-contiguous
+    mask : ndarray, bool, shape (H, W), C-contiguous
+    ranges : sequence of C ``(lo, hi, n_bins)``
+
+    Returns
+    -------
+    list of C ndarray, int64, shapes (n_bins_c,)
+    """
+    check_array(values, "values", (np.float32, np.float64, np.uint8), 3)
+    check_mask(mask, values.shape[:2])
+    if len(ranges) != values.shape[2]:
+        raise ValueError(f"need one (lo, hi, n_bins) per channel, got {len(ranges)}")
+    parts = []
+    for lo, hi, n_bins in ranges:
+        n_bins, lo, hi = int(n_bins), float(lo), float(hi)
+        if n_bins < 1:
+            raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+            raise ValueError(f"need finite lo < hi, got lo={lo}, hi={hi}")
+        parts.append(_hist_edges(n_bins, lo, hi, values.dtype.str))
+    sizes = [len(e) for e in parts]
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    counts = np.zeros(int(starts[-1]) - len(parts), dtype=np.int64)
+    _masked_channel_histograms_core(
+        values.reshape(-1), mask.reshape(-1), np.concatenate(parts), starts, counts
+    )
+    bounds = starts - np.arange(len(starts))
+    return [counts[bounds[c] : bounds[c + 1]] for c in range(len(parts))]
 
 
 @numba.njit(cache=True, nogil=True)
 def _count_u8_core(values: np.ndarray, mask: np.ndarray, counts: np.ndarray) -> None:
-    # counts: int64 (256,), zeroed by the caller
-    for p in range(values.shape[0]):
-        counts[values[p]] += mask[p]  # branch-free
+    # values: uint8 (N * C,) interleaved channels; counts: int64 (C, 256), zeroed.
+    n_ch = counts.shape[0]
+    for p in range(mask.shape[0]):
+        m = mask[p]
+        for c in range(n_ch):
+            counts[c, values[p * n_ch + c]] += m  # branch-free
 
 
 @numba.njit(cache=True, nogil=True)
@@ -180,11 +294,13 @@ def _fold_u8_counts(counts256: np.ndarray, n_bins: int, out: np.ndarray) -> None
 
 
 def _u8_counts(values_u8: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    check_array(values_u8, "values_u8", np.uint8, 2)
-    check_mask(mask, values_u8.shape)
-    counts = np.zeros(256, dtype=np.int64)
+    # (256,) counts for (H, W) values, (C, 256) for (H, W, C)
+    check_array(values_u8, "values_u8", np.uint8, _ndim_2_or_3(values_u8))
+    check_mask(mask, values_u8.shape[:2])
+    n_ch = values_u8.shape[2] if values_u8.ndim == 3 else 1
+    counts = np.zeros((n_ch, 256), dtype=np.int64)
     _count_u8_core(values_u8.reshape(-1), mask.reshape(-1), counts)
-    return counts
+    return counts if values_u8.ndim == 3 else counts[0]
 
 
 def masked_histogram_u8(values_u8: np.ndarray, mask: np.ndarray, n_bins: int) -> np.ndarray:
@@ -207,6 +323,7 @@ def masked_histogram_u8(values_u8: np.ndarray, mask: np.ndarray, n_bins: int) ->
     n_bins = int(n_bins)
     if not 1 <= n_bins <= 256:
         raise ValueError(f"n_bins must be in [1, 256], got {n_bins}")
+    check_array(values_u8, "values_u8", np.uint8, 2)
     counts256 = _u8_counts(values_u8, mask)
     if n_bins == 256:
         return counts256
@@ -265,14 +382,16 @@ def masked_quantiles_u8(values_u8: np.ndarray, mask: np.ndarray, qs: np.ndarray)
 
     Parameters
     ----------
-    values_u8 : ndarray, uint8, shape (H, W), C-contiguous
+    values_u8 : ndarray, uint8, shape (H, W) or (H, W, C), C-contiguous
+        With channels, every channel is counted in the same pass.
     mask : ndarray, bool, shape (H, W), C-contiguous
     qs : array-like of float, 1-D, each in [0, 1]
 
     Returns
     -------
-    quantiles : ndarray, float64, shape (len(qs),)
-        All NaN for an empty mask.
+    quantiles : ndarray, float64, shape (len(qs),), or (C, len(qs)) for (H, W, C) values
+        (row ``c`` equal to the result for ``values_u8[..., c]``).  All NaN for an empty
+        mask.
     """
     qs = np.ascontiguousarray(qs, dtype=np.float64)
     if qs.ndim != 1:
@@ -280,6 +399,11 @@ def masked_quantiles_u8(values_u8: np.ndarray, mask: np.ndarray, qs: np.ndarray)
     if np.any(~((qs >= 0.0) & (qs <= 1.0))):
         raise ValueError("qs must be in [0, 1]")
     counts = _u8_counts(values_u8, mask)
-    out = np.empty(qs.shape[0], dtype=np.float64)
-    _quantiles_from_counts(counts, qs, out)
+    if counts.ndim == 1:
+        out = np.empty(qs.shape[0], dtype=np.float64)
+        _quantiles_from_counts(counts, qs, out)
+        return out
+    out = np.empty((counts.shape[0], qs.shape[0]), dtype=np.float64)
+    for c in range(counts.shape[0]):
+        _quantiles_from_counts(counts[c], qs, out[c])
     return out

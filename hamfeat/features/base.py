@@ -146,7 +146,8 @@ class Context:
         key = (space, region)
         cache = self.__dict__.setdefault("_moments", {})
         if key not in cache:
-            values = self.rgb_f32 if space == "rgb" else getattr(self, space)
+            # uint8 RGB directly: the kernel widens every value exactly to float64
+            values = self.rgb if space == "rgb" else getattr(self, space)
             where = self.mask if region == "lesion" else self.skin
             cache[key] = masked_moments(values, where)
         return cache[key]

@@ -132,6 +132,37 @@ def test_lab_exhaustive_vs_skimage(all_colours: np.ndarray) -> None:
     assert ours[..., 0].min() >= 0 and ours[..., 0].max() <= 100.0 + LAB_ATOL_SKIMAGE
 
 
+def _lab_numpy_formula(rgb: np.ndarray) -> np.ndarray:
+    """The kernel's documented float64 arithmetic, element by element, in NumPy."""
+    from hamfeat._kernels.color import _CBRT_SCALE, _CBRT_TAB, _LAB_LUT
+
+    r, g, b = (rgb[..., k].astype(np.intp) for k in range(3))
+    f = []
+    for row in range(3):
+        t = _LAB_LUT[row, 0][r] + _LAB_LUT[row, 1][g] + _LAB_LUT[row, 2][b]
+        u = t * _CBRT_SCALE
+        i = u.astype(np.intp)
+        fr = u - i
+        c0 = _CBRT_TAB[i]
+        x = c0 + fr * (_CBRT_TAB[i + 1] - c0)
+        x3 = x * x * x
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cube = x * (x3 + 2.0 * t) / (2.0 * x3 + t)
+        f.append(np.where(t > 0.008856, cube, 7.787 * t + 16.0 / 116.0))
+    fx, fy, fz = f
+    return np.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], -1).astype(
+        np.float32
+    )
+
+
+def test_lab_bit_identical_to_formula(all_colours: np.ndarray) -> None:
+    # guards feature values: any change of the kernel's float64 arithmetic shows here
+    ours = rgb_to_lab(all_colours)
+    for rows in np.array_split(np.arange(all_colours.shape[0]), 4):
+        ref = _lab_numpy_formula(all_colours[rows])
+        assert ours[rows].tobytes() == ref.tobytes()
+
+
 def test_lab_exhaustive_vs_opencv(all_colours: np.ndarray) -> None:
     ours = rgb_to_lab(all_colours)
     ref = cv2.cvtColor(all_colours.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)

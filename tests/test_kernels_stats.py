@@ -239,6 +239,10 @@ def test_channel_histograms_equal_numpy(shape: tuple[int, int], dtype: type) -> 
             one = masked_histogram(vals, m, n, lo, hi, channel=c)
             assert one.dtype == np.int64
             np.testing.assert_array_equal(one, ref)
+            # many bins: the scatter kernel
+            many = masked_histogram(vals, m, 40, lo, hi, channel=c)
+            ref40 = np.histogram(vals[..., c][m], bins=40, range=(lo, hi))[0]
+            np.testing.assert_array_equal(many, ref40)
 
 
 def test_channel_histograms_contracts() -> None:

@@ -107,27 +107,91 @@ def masked_moments(values: np.ndarray, mask: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- histograms
 
 
+_HIST_BLOCK = 2048  # pixels per block of the histogram kernel
+
+
 @numba.njit(cache=True, nogil=True)
 def _masked_histogram_core(
-    values: np.ndarray, mask: np.ndarray, edges: np.ndarray, counts: np.ndarray
+    values: np.ndarray,
+    stride: int,
+    ch: int,
+    mask: np.ndarray,
+    edges: np.ndarray,
+    counts: np.ndarray,
 ) -> None:
-    # counts: int64 (n_bins,).  4 sub-histograms (pixel index & 3) break the
-    # store->load chains of runs of equal bins.  The bin is
-    # estimated as int((x - lo) * scale) and fixed up against the exact edges, which
-    # gives the unique k with edges[k] <= x < edges[k + 1] (last bin closed) whatever
-    # the estimate.
+    # values: contiguous (N * stride,); the pixel values are values[p * stride + ch].
+    # Exact and gather-free, so every loop vectorises: with valid = mask & lo <= x <= hi
+    # (False for NaN) and C_j = #(valid & x >= e_j), bin k holds C_k - C_{k+1} pixels
+    # (half-open [e_k, e_{k+1})) and the last bin C_{n-1} (closed, as x <= hi).  edges
+    # have the dtype the values are compared in (float32 edges for float32 values are
+    # exact: numpy computes them in float32), so each comparison is numpy's.
     n_bins = edges.shape[0] - 1
     lo = edges[0]
     hi = edges[n_bins]
-    scale = n_bins / (hi - lo)
+    n = mask.shape[0]
+    xb = np.empty(_HIST_BLOCK, dtype=edges.dtype)
+    vb = np.empty(_HIST_BLOCK, dtype=np.int32)
+    cum = np.zeros(n_bins, dtype=np.int64)
+    for b0 in range(0, n, _HIST_BLOCK):
+        m = min(_HIST_BLOCK, n - b0)
+        msk = mask[b0 : b0 + m]
+        n_valid = 0
+        if stride == 1:
+            src = values[b0 : b0 + m]
+            for i in range(m):
+                xb[i] = src[i]
+        elif stride == 3:  # constant stride: vectorised de-interleaving loads
+            src = values[3 * b0 + ch : 3 * (b0 + m)]
+            for i in range(m):
+                xb[i] = src[3 * i]
+        else:
+            src = values[stride * b0 + ch : stride * (b0 + m)]
+            for i in range(m):
+                xb[i] = src[stride * i]
+        for i in range(m):
+            x = xb[i]
+            v = np.int32(msk[i] & (x >= lo) & (x <= hi))
+            vb[i] = v
+            n_valid += v
+        if n_valid == 0:
+            continue
+        cum[0] += n_valid
+        for j in range(1, n_bins):
+            e = edges[j]
+            c = np.int32(0)
+            for i in range(m):
+                c += vb[i] & np.int32(xb[i] >= e)
+            cum[j] += c
+    for k in range(n_bins - 1):
+        counts[k] = cum[k] - cum[k + 1]
+    counts[n_bins - 1] = cum[n_bins - 1]
+
+
+@numba.njit(cache=True, nogil=True)
+def _masked_histogram_scatter(
+    values: np.ndarray,
+    stride: int,
+    ch: int,
+    mask: np.ndarray,
+    edges: np.ndarray,
+    counts: np.ndarray,
+) -> None:
+    # For many bins (the cumulative kernel costs one pass per bin): estimate the bin as
+    # int((x - lo) * scale), fix it up against the exact edges (which yields the unique
+    # k with edges[k] <= x < edges[k + 1], last bin closed, whatever the estimate) and
+    # count into 4 pixel-interleaved sub-tables.
+    n_bins = edges.shape[0] - 1
+    lo = edges[0]
+    hi = edges[n_bins]
+    scale = n_bins / (np.float64(hi) - np.float64(lo))
     sub = np.zeros(4 * n_bins, dtype=np.int64)
     for p in range(mask.shape[0]):
         if not mask[p]:
             continue
-        x = np.float64(values[p])
+        x = values[p * stride + ch]
         if not (x >= lo and x <= hi):  # also drops NaN
             continue
-        k = int((x - lo) * scale)
+        k = int((np.float64(x) - lo) * scale)
         if k > n_bins - 1:
             k = n_bins - 1
         while k > 0 and x < edges[k]:
@@ -139,13 +203,19 @@ def _masked_histogram_core(
         counts[k] = sub[k] + sub[n_bins + k] + sub[2 * n_bins + k] + sub[3 * n_bins + k]
 
 
+#: Above this many bins masked_histogram counts by scatter, else by cumulative passes.
+_CUMULATIVE_MAX_BINS = 16
+
+
 @functools.lru_cache(maxsize=256)
 def _hist_edges(n_bins: int, lo: float, hi: float, dtype: str) -> np.ndarray:
     edge_dtype = np.result_type(lo, hi, np.dtype(dtype))
     if np.issubdtype(edge_dtype, np.integer):  # as numpy does
         edge_dtype = np.result_type(edge_dtype, float)
     edges = np.linspace(lo, hi, n_bins + 1, endpoint=True, dtype=edge_dtype)
-    edges = edges.astype(np.float64)  # exact widening; comparisons stay exact
+    # float32 edges for float32 values (numpy compares those in float32), else float64
+    # (exact widening of any other edge dtype; uint8 values compare exactly in float64)
+    edges = edges.astype(np.float32 if np.dtype(dtype) == np.float32 else np.float64)
     edges.setflags(write=False)
     return edges
 
@@ -189,17 +259,18 @@ def masked_histogram(
         raise ValueError(f"n_bins must be >= 1, got {n_bins}")
     if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
         raise ValueError(f"need finite lo < hi, got lo={lo}, hi={hi}")
-    flat = values.reshape(-1)
+    n_ch, ch = 1, 0
     if values.ndim == 3:
         n_ch = values.shape[2]
         if channel is None or not 0 <= int(channel) < n_ch:
             raise ValueError(f"channel must be in [0, {n_ch}) for (H, W, C) values")
-        flat = flat[int(channel) :: n_ch]
+        ch = int(channel)
     elif channel is not None:
         raise ValueError("channel is only for (H, W, C) values")
     edges = _hist_edges(n_bins, lo, hi, values.dtype.str)
     counts = np.empty(n_bins, dtype=np.int64)
-    _masked_histogram_core(flat, mask.reshape(-1), edges, counts)
+    core = _masked_histogram_core if n_bins <= _CUMULATIVE_MAX_BINS else _masked_histogram_scatter
+    core(values.reshape(-1), n_ch, ch, mask.reshape(-1), edges, counts)
     return counts
 
 
@@ -207,39 +278,10 @@ def _ndim_2_or_3(values: object) -> int:
     return 3 if isinstance(values, np.ndarray) and values.ndim == 3 else 2
 
 
-@numba.njit(cache=True, nogil=True)
-def _masked_channel_histograms_core(
-    values: np.ndarray, mask: np.ndarray, edges: np.ndarray, starts: np.ndarray, counts: np.ndarray
-) -> None:
-    # values: (N * C,) interleaved; channel c's edges are edges[starts[c]:starts[c+1]]
-    # and its counts counts[starts[c] - c : starts[c + 1] - c - 1].  Same per-value rule
-    # as _masked_histogram_core; one pass over the mask for every channel.
-    n_ch = starts.shape[0] - 1
-    for p in range(mask.shape[0]):
-        if not mask[p]:
-            continue
-        for c in range(n_ch):
-            e0 = starts[c]
-            n_bins = starts[c + 1] - e0 - 1
-            lo = edges[e0]
-            hi = edges[e0 + n_bins]
-            x = np.float64(values[p * n_ch + c])
-            if not (x >= lo and x <= hi):  # also drops NaN
-                continue
-            k = int((x - lo) * (n_bins / (hi - lo)))
-            if k > n_bins - 1:
-                k = n_bins - 1
-            while k > 0 and x < edges[e0 + k]:
-                k -= 1
-            while k < n_bins - 1 and x >= edges[e0 + k + 1]:
-                k += 1
-            counts[e0 - c + k] += 1
-
-
 def masked_channel_histograms(
     values: np.ndarray, mask: np.ndarray, ranges: tuple[tuple[float, float, int], ...]
 ) -> list[np.ndarray]:
-    """One histogram per channel of ``values`` inside ``mask``, in one pass.
+    """One histogram per channel of ``values`` inside ``mask`` (channels read in place).
 
     Element ``c`` of the result equals ``masked_histogram(values, mask, n, lo, hi,
     channel=c)`` with ``(lo, hi, n) = ranges[c]`` (that is, numpy's histogram of
@@ -259,32 +301,54 @@ def masked_channel_histograms(
     check_mask(mask, values.shape[:2])
     if len(ranges) != values.shape[2]:
         raise ValueError(f"need one (lo, hi, n_bins) per channel, got {len(ranges)}")
-    parts = []
+    edges = []
     for lo, hi, n_bins in ranges:
         n_bins, lo, hi = int(n_bins), float(lo), float(hi)
         if n_bins < 1:
             raise ValueError(f"n_bins must be >= 1, got {n_bins}")
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
             raise ValueError(f"need finite lo < hi, got lo={lo}, hi={hi}")
-        parts.append(_hist_edges(n_bins, lo, hi, values.dtype.str))
-    sizes = [len(e) for e in parts]
-    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    counts = np.zeros(int(starts[-1]) - len(parts), dtype=np.int64)
-    _masked_channel_histograms_core(
-        values.reshape(-1), mask.reshape(-1), np.concatenate(parts), starts, counts
-    )
-    bounds = starts - np.arange(len(starts))
-    return [counts[bounds[c] : bounds[c + 1]] for c in range(len(parts))]
+        edges.append(_hist_edges(n_bins, lo, hi, values.dtype.str))
+    flat = values.reshape(-1)
+    m = mask.reshape(-1)
+    n_ch = len(edges)
+    out = []
+    for c, e in enumerate(edges):
+        counts = np.empty(len(e) - 1, dtype=np.int64)
+        few = len(e) - 1 <= _CUMULATIVE_MAX_BINS
+        (_masked_histogram_core if few else _masked_histogram_scatter)(flat, n_ch, c, m, e, counts)
+        out.append(counts)
+    return out
 
 
 @numba.njit(cache=True, nogil=True)
 def _count_u8_core(values: np.ndarray, mask: np.ndarray, counts: np.ndarray) -> None:
     # values: uint8 (N * C,) interleaved channels; counts: int64 (C, 256), zeroed.
+    # Branch-free (adds the mask bit); one channel uses 4 pixel-interleaved sub-tables
+    # (runs of equal values otherwise chain store->load on one bin); with 3 channels
+    # the channels' tables already interleave.
     n_ch = counts.shape[0]
-    for p in range(mask.shape[0]):
-        m = mask[p]
-        for c in range(n_ch):
-            counts[c, values[p * n_ch + c]] += m  # branch-free
+    n = mask.shape[0]
+    if n_ch == 1:
+        sub = np.zeros(4 * 256, dtype=np.int64)
+        for p in range(n):
+            sub[np.uint32(p & 3) * np.uint32(256) + np.uint32(values[p])] += mask[p]
+        for v in range(256):
+            counts[0, v] = sub[v] + sub[256 + v] + sub[512 + v] + sub[768 + v]
+    elif n_ch == 3:
+        c0 = counts[0]
+        c1 = counts[1]
+        c2 = counts[2]
+        for p in range(n):
+            m = mask[p]
+            c0[values[3 * p]] += m
+            c1[values[3 * p + 1]] += m
+            c2[values[3 * p + 2]] += m
+    else:
+        for p in range(n):
+            m = mask[p]
+            for c in range(n_ch):
+                counts[c, values[p * n_ch + c]] += m
 
 
 @numba.njit(cache=True, nogil=True)

@@ -271,3 +271,14 @@ def test_quantiles_channels_and_moments_u8_real() -> None:
         a = masked_moments(rgb, m)
         assert a.tobytes() == masked_moments(rgb.astype(np.float32), m).tobytes()
     assert np.isnan(masked_quantiles_u8(rgb, np.zeros(m.shape, bool), QS)).all()
+
+
+def test_moments_three_channel_kernel_bit_identical_to_generic() -> None:
+    # the 3-channel kernel advances the channels together; each channel alone goes
+    # through the generic kernel: same addends in the same order, same bits
+    for rgb, m in _real_pairs(2):
+        x = rgb.astype(np.float32) * np.float32(0.37)
+        both = masked_moments(x, m)
+        for c in range(3):
+            one = masked_moments(np.ascontiguousarray(x[..., c : c + 1]), m)
+            assert both[c].tobytes() == one[0].tobytes()

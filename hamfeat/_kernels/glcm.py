@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numba
@@ -90,6 +91,14 @@ def glcm_offsets(distances: np.ndarray, angles: np.ndarray) -> tuple[np.ndarray,
         for j, a in enumerate(angles):
             drow[i, j] = _sk_round(math.sin(float(a)) * float(d))
             dcol[i, j] = _sk_round(math.cos(float(a)) * float(d))
+    return drow, dcol
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_offsets(distances: tuple, angles: tuple) -> tuple[np.ndarray, np.ndarray]:
+    drow, dcol = glcm_offsets(np.array(distances, np.int64), np.array(angles, np.float64))
+    drow.setflags(write=False)
+    dcol.setflags(write=False)
     return drow, dcol
 
 
@@ -260,7 +269,7 @@ def glcm(
         raise ValueError(f"levels must be in [1, 256], got {levels}")
     if q.size and int(q.max()) >= levels:
         raise ValueError(f"q has values >= levels ({int(q.max())} >= {levels})")
-    drow, dcol = glcm_offsets(distances.astype(np.int64), angles)
+    drow, dcol = _cached_offsets(tuple(distances.tolist()), tuple(angles.tolist()))
     out = np.empty((levels, levels, drow.shape[0], drow.shape[1]), dtype=np.float64)
     core = _glcm_core if levels < 256 else _glcm_core_wide
     core(q, mask, drow, dcol, levels, bool(symmetric), out)

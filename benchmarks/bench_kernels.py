@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import scipy.stats
+from threadpoolctl import threadpool_limits
 from skimage.color import rgb2hsv, rgb2lab
 from skimage.feature import graycomatrix, graycoprops, local_binary_pattern
 
@@ -153,6 +154,7 @@ def _warp_ref(m8: np.ndarray) -> float:
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     cv2.setNumThreads(1)
+    threadpool_limits(1)  # every reference single-threaded, as the kernels are
     for size, label in (((300, 225), "300x225"), (None, "600x450")):
         imgs = load(n, size)
         print(f"\n== {label}, median over {len(imgs)} real images (best-of-5 per image) ==")

@@ -199,6 +199,11 @@ def _masked_histogram_core(
     for b0 in range(0, n, _HIST_BLOCK):
         m = min(_HIST_BLOCK, n - b0)
         msk = mask[b0 : b0 + m]
+        n_in = 0
+        for i in range(m):  # cheap (bytes, vectorised): skip blocks outside the mask
+            n_in += np.int32(msk[i])
+        if n_in == 0:
+            continue
         n_valid = 0
         if stride == 1:
             src = values[b0 : b0 + m]

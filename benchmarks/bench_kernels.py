@@ -14,9 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 import scipy.stats
-from threadpoolctl import threadpool_limits
 from skimage.color import rgb2hsv, rgb2lab
 from skimage.feature import graycomatrix, graycoprops, local_binary_pattern
+from threadpoolctl import threadpool_limits
 
 from hamfeat._kernels.color import hsv_views, lab_views, rgb_to_gray, rgb_to_hsv, rgb_to_lab
 from hamfeat._kernels.glcm import glcm, haralick, quantize

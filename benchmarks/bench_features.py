@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from _common import DEFAULT_DATA, REPORTS, machine, write_json
+from _common import DEFAULT_DATA, REPORTS, machine, steady_allocator, write_json
 from hamfeat.features import FAMILIES, Context
 from hamfeat.imageio import decode_image, mask_to_canonical, read_mask, to_canonical
 from hamfeat.pipeline import FeatureConfig, compute_features
@@ -80,6 +80,7 @@ def main() -> None:
     ap.add_argument("--no-cold", action="store_true", help="skip the cold-start subprocesses")
     args = ap.parse_args()
     cv2.setNumThreads(1)
+    steady_allocator()  # steady-state timings (see _common.steady_allocator)
 
     files = sorted((args.data / "images").glob("*.jpg"))[:: max(1, 10015 // args.n)][: args.n]
     blobs = [f.read_bytes() for f in files]

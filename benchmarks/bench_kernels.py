@@ -18,6 +18,7 @@ from skimage.color import rgb2hsv, rgb2lab
 from skimage.feature import graycomatrix, graycoprops, local_binary_pattern
 from threadpoolctl import threadpool_limits
 
+from _common import steady_allocator
 from hamfeat._kernels.color import hsv_views, lab_views, rgb_to_gray, rgb_to_hsv, rgb_to_lab
 from hamfeat._kernels.glcm import glcm, haralick, quantize
 from hamfeat._kernels.lbp import lbp_uniform, masked_code_histogram, masked_lbp_histogram
@@ -155,6 +156,7 @@ def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     cv2.setNumThreads(1)
     threadpool_limits(1)  # every reference single-threaded, as the kernels are
+    steady_allocator()  # steady-state timings (see _common.steady_allocator)
     for size, label in (((300, 225), "300x225"), (None, "600x450")):
         imgs = load(n, size)
         print(f"\n== {label}, median over {len(imgs)} real images (best-of-5 per image) ==")

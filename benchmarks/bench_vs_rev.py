@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from _common import DEFAULT_DATA, ROOT
+from _common import DEFAULT_DATA, ROOT, steady_allocator
 
 MODULES = ("color", "glcm", "lbp", "stats")
 
@@ -62,6 +62,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     args = ap.parse_args()
     cv2.setNumThreads(1)
+    steady_allocator()  # steady-state timings (see _common.steady_allocator)
 
     from skimage.color import rgb2hsv, rgb2lab
     from skimage.feature import graycomatrix, graycoprops, local_binary_pattern

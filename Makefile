@@ -12,7 +12,13 @@ MODEL  ?= ensemble
 DATA   ?=
 DATA_ARG := $(if $(DATA),--data "$(DATA)",)
 
-.PHONY: all venv features features-nocc train cv score test lint bench clean
+# CXR_DATA: a ChestX-ray14 folder. Empty means: $$HAMFEAT_CXR14_DATA, then ./data/nih-cxr14,
+# then ../shared/data/nih-cxr14-sample.
+CXR_DATA ?=
+CXR_DATA_ARG := $(if $(CXR_DATA),--data "$(CXR_DATA)",)
+
+.PHONY: all venv features features-nocc train cv score test lint bench clean \
+	features-cxr14 cv-cxr14 train-cxr14
 
 all: features train
 
@@ -45,6 +51,19 @@ cv: $(STAMP)
 	    --report-dir benchmarks/reports
 	$(PY) -m hamfeat cv --features $(OUT)/features_auto.parquet --no-ablations \
 	    --report-dir benchmarks/reports/auto_masks
+
+# NIH ChestX-ray14 (grayscale, multi-label, patient-grouped): see README "Chest X-rays".
+features-cxr14: $(STAMP)
+	$(PY) -m hamfeat features --dataset cxr14 $(CXR_DATA_ARG) -o $(OUT)/cxr14_features.parquet \
+	    --jobs $(JOBS)
+
+cv-cxr14: features-cxr14
+	$(PY) -m hamfeat cv --dataset cxr14 --features $(OUT)/cxr14_features.parquet \
+	    --report-dir benchmarks/reports/cxr14
+
+train-cxr14: features-cxr14
+	$(PY) -m hamfeat train --dataset cxr14 --features $(OUT)/cxr14_features.parquet \
+	    -o $(OUT)/cxr14_model.skops
 
 test: $(STAMP)
 	$(PY) -m ruff check hamfeat tests benchmarks

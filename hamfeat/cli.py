@@ -27,6 +27,8 @@ EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_FATAL, EXIT_BUG = 0, 1, 2, 3, 70
 
 log = logging.getLogger("hamfeat")
 
+#: Data sets understood by ``--dataset``.
+DATASETS = ("ham10000", "cxr14")
 #: Probabilities in score tables: 6 significant digits.
 SCORE_FLOAT_FORMAT = "%.6g"
 
@@ -86,11 +88,18 @@ def _cmd_features(args: argparse.Namespace) -> int:
     from hamfeat.extract import extract_dataset
     from hamfeat.pipeline import FeatureConfig
 
-    config = FeatureConfig(
-        families=tuple(args.families.split(",")) if args.families else None,
-        color_constancy=not args.no_color_constancy,
-        hair_removal=args.hair_removal,
-    )
+    families = tuple(args.families.split(",")) if args.families else None
+    if args.dataset == "cxr14":  # whole image, no colour constancy, grayscale families
+        from hamfeat.cxr14 import CXR_LONG_SIDE, cxr_config
+
+        config = cxr_config(args.long_side or CXR_LONG_SIDE, families)
+    else:
+        config = FeatureConfig(
+            families=families,
+            color_constancy=not args.no_color_constancy,
+            hair_removal=args.hair_removal,
+            **({"long_side": args.long_side} if args.long_side else {}),
+        )
     backend = _backend(args)
     if backend is None:
         return EXIT_USAGE
@@ -101,6 +110,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
         use_masks=args.masks == "given",
         jobs=args.jobs,
         cache_dir=False if args.no_cache else True,
+        dataset=args.dataset,
         **backend,
     )
     n_err = sum(p.severity == "error" for p in result.problems)
@@ -121,6 +131,12 @@ def _cmd_features(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    if args.dataset == "cxr14":
+        from hamfeat.evaluate_multilabel import train_multilabel
+
+        path = train_multilabel(args.features, args.output, model=args.model)
+        print(f"hamfeat train: model {args.model} written to {path}", file=sys.stderr)
+        return EXIT_OK
     from hamfeat.evaluate import train
 
     path = train(
@@ -134,8 +150,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_cv(args: argparse.Namespace) -> int:
+    command = "hamfeat " + " ".join(sys.argv[1:]) if args.argv is None else args.argv
+    say = lambda msg: print(f"hamfeat cv: {msg}", file=sys.stderr, flush=True)  # noqa: E731
+    if args.dataset == "cxr14":
+        from hamfeat.evaluate_multilabel import CXR_MODELS, run_cv_multilabel
+
+        args.report_dir = args.report_dir or "benchmarks/reports/cxr14"
+        run_cv_multilabel(
+            args.features,
+            args.report_dir,
+            models=tuple(args.models.split(",")) if args.models else CXR_MODELS,
+            seed=int(args.seeds.split(",")[0]) if args.seeds else 0,
+            ablations=not args.no_ablations,
+            command=command,
+            progress=say,
+        )
+        print(f"hamfeat cv: reports written to {args.report_dir}", file=sys.stderr)
+        return EXIT_OK
     from hamfeat.evaluate import run_cv
 
+    args.report_dir = args.report_dir or "benchmarks/reports"
     kwargs = {}
     if args.models:
         kwargs["models"] = tuple(args.models.split(","))
@@ -144,11 +178,11 @@ def _cmd_cv(args: argparse.Namespace) -> int:
     run_cv(
         args.features,
         args.report_dir,
-        command="hamfeat " + " ".join(sys.argv[1:]) if args.argv is None else args.argv,
+        command=command,
         ablations=not args.no_ablations,
         auto_features_path=args.auto_features,
         nocc_features_path=args.nocc_features,
-        progress=lambda msg: print(f"hamfeat cv: {msg}", file=sys.stderr, flush=True),
+        progress=say,
         **kwargs,
     )
     print(f"hamfeat cv: reports written to {args.report_dir}", file=sys.stderr)
@@ -170,6 +204,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         recursive=args.recursive,
         jobs=args.jobs,
         lesion_map=args.lesion_map,
+        dataset=args.dataset,
         **backend,
     )
     for p in result.problems:
@@ -210,6 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail to stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
+    dataset_opt = ("--dataset",)
+    dataset_kw = {
+        "choices": DATASETS,
+        "default": "ham10000",
+        "help": "ham10000 (dermoscopy, default) or cxr14 (NIH ChestX-ray14, multi-label)",
+    }
     data_help = (
         "data set folder (default: $HAMFEAT_DATA, then ./data/HAM10000, "
         "then ../shared/data/ham10000)"
@@ -234,6 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-color-constancy", action="store_true", help="skip Shades-of-Gray")
     p.add_argument("--hair-removal", action="store_true", help="remove hair before features")
+    p.add_argument(
+        "--long-side", type=int, metavar="PX", help="canonical long side (300; cxr14: 64)"
+    )
+    p.add_argument(*dataset_opt, **dataset_kw)
     _add_backend_args(p)
     p.set_defaults(func=_cmd_features)
 
@@ -242,11 +287,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="MODEL.skops", required=True)
     p.add_argument("--model", default="ensemble", help="knn, svm, rf, hgb, ensemble, knn_seed")
     p.add_argument("--families", metavar="A,B", help="feature families to use (default: all)")
+    p.add_argument(*dataset_opt, **dataset_kw)
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("cv", help="lesion-grouped cross-validation reports")
     p.add_argument("--features", metavar="TABLE.parquet", required=True)
-    p.add_argument("--report-dir", metavar="DIR", default="benchmarks/reports")
+    p.add_argument(
+        "--report-dir", metavar="DIR", help="default: benchmarks/reports (cxr14: .../cxr14)"
+    )
     p.add_argument("--models", metavar="A,B", help="models to evaluate (default: all)")
     p.add_argument("--seeds", metavar="S,T", help="CV seeds (repeated CV)")
     p.add_argument("--auto-features", metavar="TABLE.parquet", help="table with automatic masks")
@@ -254,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--nocc-features", metavar="TABLE.parquet", help="table without colour constancy"
     )
     p.add_argument("--no-ablations", action="store_true", help="skip the ablation study")
+    p.add_argument(*dataset_opt, **dataset_kw)
     p.set_defaults(func=_cmd_cv)
 
     p = sub.add_parser("score", help="score a folder of JPEG/PNG images with a trained model")
@@ -265,6 +314,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=0, help="parallel processes (0: all cores)")
     p.add_argument("--format", choices=("csv", "isic2018"), default="csv")
     p.add_argument("--lesion-map", metavar="CSV", help="image_id,lesion_id: add lesion rows")
+    p.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        help="check the model is for this data set (default: whatever the model is for)",
+    )
     _add_backend_args(p)
     p.set_defaults(func=_cmd_score)
     return parser

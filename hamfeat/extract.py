@@ -397,6 +397,7 @@ def extract_dataset(
     jobs: int = 0,
     cache_dir: str | os.PathLike[str] | bool | None = True,
     progress: bool | None = None,
+    dataset: str = "ham10000",
     backend: str = "joblib",
     scheduler: str | None = None,
 ) -> ExtractionResult:
@@ -415,13 +416,19 @@ def extract_dataset(
         Use the data set's masks where present; ``False`` segments every image automatically.
     jobs, cache_dir, progress, backend, scheduler
         As in :func:`extract_table`.
+    dataset : {"ham10000", "cxr14"}
+        The folder's layout (``cxr14``: :func:`hamfeat.cxr14.load_cxr14`).
 
     Returns
     -------
     ExtractionResult
         Its ``problems`` include the data set's own problems.
     """
-    from hamfeat.data import load_dataset
+    layout = dataset
+    if layout == "cxr14":
+        from hamfeat.cxr14 import load_cxr14 as load_dataset
+    else:
+        from hamfeat.data import load_dataset
 
     config = config or FeatureConfig()
     output = Path(output)
@@ -444,6 +451,8 @@ def extract_dataset(
     )
     result.problems[:0] = dataset.problems
     result.table.attrs["hamfeat"] = {"config": config.as_dict(), "use_masks": use_masks}
+    if layout != "ham10000":
+        result.table.attrs["hamfeat"]["dataset"] = layout
     write_table_atomic(result.table, output)
     errors = pd.DataFrame(
         [(p.path, p.severity, p.message) for p in result.problems],

@@ -39,7 +39,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from hamfeat._version import __version__
 from hamfeat.errors import ModelError
-from hamfeat.features import FAMILIES
+from hamfeat.features import DEFAULT_FAMILIES
+from hamfeat.features import GRAY_FAMILY_NAMES as _GRAY
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -57,9 +58,12 @@ __all__ = [
     "save_model",
 ]
 
-#: Feature families, by the first token of their column names: the registry's order
-#: (:data:`hamfeat.features.FAMILIES`).
-FAMILY_NAMES: tuple[str, ...] = tuple(FAMILIES)
+#: Feature families, by the first token of their column names: the registry's dermoscopy
+#: families in registry order (:data:`hamfeat.features.DEFAULT_FAMILIES`).
+FAMILY_NAMES: tuple[str, ...] = tuple(DEFAULT_FAMILIES)
+#: Grayscale families of radiographs (:mod:`hamfeat.features.gray`): usable when named, never
+#: part of the ``families=None`` default above.
+GRAY_FAMILY_NAMES: tuple[str, ...] = tuple(_GRAY)
 #: Model names understood by :func:`make_model`.
 MODEL_NAMES: tuple[str, ...] = ("knn", "svm", "rf", "hgb", "lr", "ensemble", "knn_seed")
 #: Simple colour features of the published KNN baseline: RGB/HSV means, spreads, HSV histograms.
@@ -140,11 +144,12 @@ def _check_families(families: Iterable[str] | None) -> tuple[str, ...]:
     if isinstance(families, str):
         families = families.split(",")
     fams = tuple(str(f).strip() for f in families if str(f).strip())
-    unknown = [f for f in fams if f not in FAMILY_NAMES]
+    known = FAMILY_NAMES + GRAY_FAMILY_NAMES
+    unknown = [f for f in fams if f not in known]
     if unknown:
         raise ValueError(
             f"unknown feature famil{'y' if len(unknown) == 1 else 'ies'} {unknown}; "
-            f"known: {', '.join(FAMILY_NAMES)}"
+            f"known: {', '.join(known)}"
         )
     return fams
 

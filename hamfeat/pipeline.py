@@ -4,7 +4,8 @@
 
     file ──► decode + guards ──► canonical size ──► [hair removal] ──► mask ──► colour constancy
              (imageio)            (imageio)          (preprocess)       given, or   (preprocess)
-                                                                        segment.py
+                                                                        segment.py, or
+                                                                        the whole image
          ──► feature families (features/, kernels in _kernels/) ──► one named row
 
 Feature extraction (``hamfeat features``), training, cross-validation and scoring all call
@@ -46,6 +47,9 @@ __all__ = [
 
 log = logging.getLogger("hamfeat")
 
+#: Where features are computed: inside the lesion mask, or over the whole image (no mask).
+REGIONS: tuple[str, ...] = ("lesion", "whole")
+
 
 @dataclass(frozen=True)
 class FeatureConfig:
@@ -61,18 +65,26 @@ class FeatureConfig:
         Remove dark hairs (black-hat + inpainting) before segmentation and features.
     long_side : int
         Canonical resolution: the longer image side in pixels.
+    region : {"lesion", "whole"}
+        ``"lesion"``: features inside the lesion mask (given, or segmented automatically);
+        ``"whole"``: no mask, every pixel of the image (chest X-rays). Left out of
+        :meth:`as_dict` (and so of :meth:`key`) when ``"lesion"``, so the keys of existing
+        caches and models do not change.
     """
 
     families: tuple[str, ...] | None = None
     color_constancy: bool = True
     hair_removal: bool = False
     long_side: int = CANONICAL_LONG_SIDE
+    region: str = "lesion"
 
     def __post_init__(self) -> None:
         fams = tuple(f.name for f in get_families(self.families))
         object.__setattr__(self, "families", fams)
         if int(self.long_side) < 32:
             raise ValueError(f"long_side must be at least 32, got {self.long_side}")
+        if self.region not in REGIONS:
+            raise ValueError(f"region must be one of {', '.join(REGIONS)}, got {self.region!r}")
 
     def feature_names(self) -> list[str]:
         """The feature names this configuration produces, in order."""
@@ -82,6 +94,8 @@ class FeatureConfig:
         """A JSON-able description, with the feature-definition version."""
         d = asdict(self)
         d["families"] = list(self.families)
+        if self.region == "lesion":
+            del d["region"]
         d["features_version"] = FEATURES_VERSION
         return d
 
@@ -101,7 +115,7 @@ class ImageFeatures:
         ``float64``, one value per name of :meth:`FeatureConfig.feature_names`; NaN where a
         feature could not be computed.
     mask_source : str
-        ``"given"`` or ``"auto"``.
+        ``"given"``, ``"auto"``, or ``"whole"`` (no mask: ``FeatureConfig(region="whole")``).
     mask_method : str
         ``"given"``, or the automatic segmentation's method / fallback name.
     warnings : list of str
@@ -130,6 +144,7 @@ def compute_features(
         ``uint8`` ``(H, W, 3)`` RGB at any size.
     mask : numpy.ndarray, optional
         ``bool`` ``(H, W)`` lesion mask at the image's size; ``None`` segments automatically.
+        Ignored when ``config.region == "whole"``.
     config : FeatureConfig, optional
         Defaults to ``FeatureConfig()``.
     name : str
@@ -147,6 +162,8 @@ def compute_features(
     if config.hair_removal:
         canon = remove_hair(canon)
     cmask = None
+    if config.region == "whole":
+        mask = None  # every pixel; no segmentation
     if mask is not None:
         if mask.shape != rgb.shape[:2]:
             raise MaskError(name, f"mask shape {mask.shape} differs from image {rgb.shape[:2]}")
@@ -156,7 +173,9 @@ def compute_features(
             what = "empty" if n == 0 else "covers the whole image"
             warnings.append(f"{name}: mask {what} at canonical size; segmented automatically")
             cmask = None
-    if cmask is None:
+    if config.region == "whole":
+        cmask, source, method = np.ones(canon.shape[:2], dtype=bool), "whole", "whole"
+    elif cmask is None:
         seg = segment_lesion(canon)
         cmask, source, method = seg.mask, "auto", seg.method
     else:
@@ -237,6 +256,8 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         Black-hat hair removal before segmentation and features.
     long_side : int
         Canonical resolution (longer side, pixels).
+    region : {"lesion", "whole"}
+        Features inside the lesion mask, or over the whole image (see :class:`FeatureConfig`).
 
     Notes
     -----
@@ -261,15 +282,19 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         color_constancy: bool = True,
         hair_removal: bool = False,
         long_side: int = CANONICAL_LONG_SIDE,
+        region: str = "lesion",
     ) -> None:
         self.families = families
         self.color_constancy = color_constancy
         self.hair_removal = hair_removal
         self.long_side = long_side
+        self.region = region
 
     def _config(self) -> FeatureConfig:
         fams = None if self.families is None else tuple(self.families)
-        return FeatureConfig(fams, self.color_constancy, self.hair_removal, self.long_side)
+        return FeatureConfig(
+            fams, self.color_constancy, self.hair_removal, self.long_side, self.region
+        )
 
     def fit(self, X=None, y=None) -> FeatureExtractor:
         """Validate the parameters and fix the output names; learns nothing from ``X``.

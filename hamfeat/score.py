@@ -64,6 +64,8 @@ class ScoreResult:
         ok = self.images()
         ok = ok[ok["error"].isna()]
         cols = {c.upper(): f"q_{c}" for c in CLASSES}
+        if not set(cols.values()) <= set(ok.columns):
+            raise ModelError(self.model_path or "model", "--format isic2018 needs a HAM10000 model")
         out = pd.DataFrame({"image": ok["image_id"].to_numpy()})
         for col in ISIC2018_COLUMNS:
             out[col] = ok[cols[col]].to_numpy()
@@ -88,6 +90,7 @@ def _config_from_model(model) -> FeatureConfig:
             color_constancy=bool(cfg["color_constancy"]),
             hair_removal=bool(cfg["hair_removal"]),
             long_side=int(cfg["long_side"]),
+            region=str(cfg.get("region", "lesion")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(model.path, f"model has no usable feature configuration ({exc})") from None
@@ -103,6 +106,7 @@ def score_folder(
     lesion_map: str | os.PathLike[str] | None = None,
     cache_dir: str | os.PathLike[str] | bool | None = False,
     progress: bool | None = None,
+    dataset: str | None = None,
     backend: str = "joblib",
     scheduler: str | None = None,
 ) -> ScoreResult:
@@ -129,6 +133,10 @@ def score_folder(
         Feature cache (default: none).
     progress : bool, optional
         Progress bar on stderr (default: when stderr is a terminal).
+    dataset : {"ham10000", "cxr14"}, optional
+        Refuse a model made for another data set (default: take the model's). A multi-label
+        (``cxr14``) model writes ``path, image_id, p_<label>...`` (one probability per label,
+        ``abnormal`` = any finding) ``, mask_source, error``.
     backend, scheduler
         Where features are computed: as in :func:`hamfeat.extract.extract_table`.
 
@@ -150,6 +158,12 @@ def score_folder(
         raise ModelError(model_path, "model file not found (run `make train`, or pass --model)")
     model = load_model(model_path)
     config = _config_from_model(model)
+    multilabel = model.extra.get("task") == "multilabel"
+    model_dataset = str(model.extra.get("dataset", "ham10000"))
+    if dataset is not None and dataset != model_dataset:
+        raise ModelError(model_path, f"model is for {model_dataset}, not {dataset}")
+    if multilabel and (masks_dir is not None or lesion_map is not None):
+        raise DatasetError(f"{model_path}: a {model_dataset} model takes no masks or lesion map")
 
     files, problems = list_images(folder, recursive=recursive)
     if not files:
@@ -189,6 +203,8 @@ def score_folder(
     classes = [str(c) for c in model.classes]
     prob_cols = [f"p_{c}" for c in classes]
     scored = pd.DataFrame(index=out.index)
+    if multilabel:
+        return _score_multilabel(model, model_path, table, feats, out, problems, prob_cols)
     if len(feats):
         proba = model.predict_proba(feats).to_numpy()
         q = _decision_weights(model, proba)
@@ -214,6 +230,22 @@ def score_folder(
         else int((out["error"].notna() & (out["level"] == "image")).sum())
     )
     return ScoreResult(out, problems, model_path, n_failed)
+
+
+def _score_multilabel(model, model_path, table, feats, out, problems, prob_cols) -> ScoreResult:
+    """One probability per label (one-vs-rest), no single prediction."""
+    if len(feats):
+        proba = np.asarray(model.estimator.predict_proba(feats), dtype=np.float64)
+        if len(prob_cols) == 1 and proba.shape[1] == 2:  # one label is fitted as binary
+            proba = proba[:, 1:]
+        pos = pd.Index(table["path"]).get_indexer(feats["path"])
+        scored = pd.DataFrame(proba, columns=prob_cols, index=pos)
+        scored["mask_source"] = feats["mask_source"].to_numpy()
+        out = out.join(scored)
+    errors = {p.path: p.message for p in problems if p.severity == "error"}
+    out["error"] = [errors.get(p) for p in out["path"]]
+    out = out.reindex(columns=["path", "image_id", *prob_cols, "mask_source", "error"])
+    return ScoreResult(out, problems, model_path, int(out["error"].notna().sum()))
 
 
 def _decision_weights(model, proba: np.ndarray) -> np.ndarray:

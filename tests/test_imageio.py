@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
+import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import simplejpeg
 from PIL import Image
 
 from conftest import synthetic_lesion, write_jpeg, write_mask
@@ -16,6 +21,7 @@ from hamfeat.errors import ImageError, MaskError
 from hamfeat.imageio import (
     MAX_PIXELS,
     canonical_shape,
+    decode_image,
     mask_to_canonical,
     read_image,
     read_mask,
@@ -201,3 +207,279 @@ def test_real_images_decode(ham_dir: Path) -> None:
         assert img.shape == (450, 600, 3)
         # OpenCV's own reader agrees bit for bit
         np.testing.assert_array_equal(img, cv2.imread(str(p))[:, :, ::-1])
+
+
+# --- JPEG: one strict decode (simplejpeg / TurboJPEG), pixels as OpenCV's --------------------
+
+
+def _cv2_rgb(data: bytes) -> np.ndarray:
+    """What hamfeat decoded JPEGs with before: ``cv2.imdecode(IMREAD_COLOR)``, in RGB order."""
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert bgr is not None
+    return bgr[:, :, ::-1]
+
+
+def _pil_jpeg(rgb: np.ndarray, mode: str = "RGB", **kw) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).convert(mode).save(buf, "JPEG", **kw)
+    return buf.getvalue()
+
+
+def _segment(code: int, payload: bytes) -> bytes:
+    return bytes([0xFF, code]) + (len(payload) + 2).to_bytes(2, "big") + payload
+
+
+def _exif(orientation: int, endian: str = "<", type_: int = 3, before: bytes = b"") -> bytes:
+    """An Exif APP1 payload whose IFD0 holds the orientation (after the entry ``before``)."""
+    e = endian
+    val = struct.pack(e + "HH", orientation, 0) if type_ == 3 else struct.pack(e + "I", orientation)
+    entries = ([before] if before else []) + [struct.pack(e + "HHI", 0x0112, type_, 1) + val]
+    ifd = struct.pack(e + "H", len(entries)) + b"".join(entries) + struct.pack(e + "I", 0)
+    return b"Exif\0\0" + (b"II" if e == "<" else b"MM") + struct.pack(e + "HI", 42, 8) + ifd
+
+
+@pytest.fixture
+def count_decoders(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Count the calls of the two full decoders hamfeat may use for a JPEG."""
+    import hamfeat.imageio as imageio
+
+    calls = {"simplejpeg": 0, "cv2": 0}
+    sj, cv = imageio.simplejpeg.decode_jpeg, imageio.cv2.imdecode
+
+    def sj_counted(*args, **kwargs):
+        if kwargs.get("min_factor", 1) == 1:  # not the 1/8-scale check of the fallback
+            calls["simplejpeg"] += 1
+        return sj(*args, **kwargs)
+
+    def cv_counted(*args, **kwargs):
+        calls["cv2"] += 1
+        return cv(*args, **kwargs)
+
+    monkeypatch.setattr(imageio.simplejpeg, "decode_jpeg", sj_counted)
+    monkeypatch.setattr(imageio.cv2, "imdecode", cv_counted)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("mode", "options"),
+    [
+        ("RGB", {"quality": 75}),
+        ("RGB", {"quality": 95, "subsampling": 0}),  # 4:4:4
+        ("RGB", {"quality": 90, "subsampling": 1}),  # 4:2:2
+        ("RGB", {"quality": 50, "subsampling": 2, "progressive": True, "optimize": True}),
+        ("L", {"quality": 90}),
+        ("L", {"quality": 80, "progressive": True}),
+    ],
+)
+@pytest.mark.parametrize("shape", [(60, 80), (45, 61), (37, 53)])  # odd sides: edge upsampling
+def test_jpeg_decoded_once_strictly_with_opencv_pixels(
+    count_decoders: dict[str, int], mode: str, options: dict, shape: tuple[int, int]
+) -> None:
+    """A sound 1- or 3-component JPEG costs one strict decode (no OpenCV decode, no check
+    decode), and gives OpenCV's ``IMREAD_COLOR`` pixels in RGB order, bit for bit."""
+    data = _pil_jpeg(synthetic_lesion(*shape, seed=shape[1])[0], mode, **options)
+    ref = _cv2_rgb(data)
+    count_decoders.update(simplejpeg=0, cv2=0)
+    out = decode_image(data)
+    assert count_decoders == {"simplejpeg": 1, "cv2": 0}
+    assert out.dtype == np.uint8 and out.flags.c_contiguous and out.shape == (*shape, 3)
+    np.testing.assert_array_equal(out, ref)
+
+
+def test_mpo_first_frame_as_opencv(count_decoders: dict[str, int]) -> None:
+    """A multi-picture JPEG (PIL says MPO): its first frame, as OpenCV decodes it."""
+    first, second = (Image.fromarray(synthetic_lesion(60, 80, seed=s)[0]) for s in (0, 3))
+    buf = io.BytesIO()
+    first.save(buf, "MPO", save_all=True, append_images=[second])
+    ref = _cv2_rgb(buf.getvalue())
+    count_decoders.update(simplejpeg=0, cv2=0)
+    np.testing.assert_array_equal(decode_image(buf.getvalue()), ref)
+    assert count_decoders == {"simplejpeg": 1, "cv2": 0}
+
+
+def test_jpeg_decode_is_deterministic_across_processes(tmp_path: Path) -> None:
+    """The same bytes give the same pixels, in this process and in a fresh one."""
+    path = write_jpeg(tmp_path / "a.jpg", synthetic_lesion(90, 120)[0], quality=80)
+    digests = {hashlib.sha256(read_image(path).tobytes()).hexdigest() for _ in range(3)}
+    code = (
+        "import hashlib, sys; from hamfeat.imageio import read_image; "
+        "print(hashlib.sha256(read_image(sys.argv[1]).tobytes()).hexdigest())"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
+    )
+    digests.add(out.stdout.strip())
+    assert len(digests) == 1
+
+
+_MAKE_OUT_OF_RANGE = struct.pack("<HHII", 0x010F, 2, 100, 5000)  # a Make string past the end
+_EXIF_CASES = {
+    **{f"orientation {o}": [_exif(o)] for o in range(10)},  # 0 and 9: invalid, ignored
+    **{f"big-endian {o}": [_exif(o, ">")] for o in (3, 6, 7)},
+    "orientation as LONG": [_exif(6, type_=4)],
+    "XMP segment first": [_segment(0xE1, b"http://ns.adobe.com/xap/1.0/\0<x/>"), _exif(8)],
+    "APP1 without Exif header": [b"Abcd\0\0" + _exif(6)[6:]],
+    "broken entry before orientation": [_exif(6, before=_MAKE_OUT_OF_RANGE)],
+    "cut TIFF header": [b"Exif\0\0II*\0"],
+}
+
+
+@pytest.mark.parametrize("case", list(_EXIF_CASES))
+def test_exif_orientation_applied_as_opencv_applies_it(
+    case: str, count_decoders: dict[str, int], capfd
+) -> None:
+    """OpenCV's ``IMREAD_COLOR`` rotates/flips by the EXIF orientation (and has its own views on
+    malformed EXIF): the strict decode gives exactly its result for every case, with one full
+    decode."""
+    rgb = np.random.default_rng(1).integers(0, 256, (40, 64, 3), dtype=np.uint8)
+    plain = _pil_jpeg(rgb, quality=90)
+    segments = [s if s.startswith(b"\xff") else _segment(0xE1, s) for s in _EXIF_CASES[case]]
+    data = plain[:2] + b"".join(segments) + plain[2:]
+    ref = _cv2_rgb(data)
+    count_decoders.update(simplejpeg=0, cv2=0)
+    out = decode_image(data)
+    assert count_decoders["simplejpeg"] == 1
+    assert out.flags.c_contiguous
+    np.testing.assert_array_equal(out, ref)
+    if case in ("orientation 6", "orientation 8", "XMP segment first"):
+        assert out.shape == (64, 40, 3)  # the fixture does exercise a rotation
+    assert capfd.readouterr().err == ""
+
+
+def test_exif_orientation_written_by_pil(tmp_path: Path) -> None:
+    rgb = np.random.default_rng(2).integers(0, 256, (40, 64, 3), dtype=np.uint8)
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        data = _pil_jpeg(rgb, quality=90, exif=exif.tobytes())
+        np.testing.assert_array_equal(decode_image(data), _cv2_rgb(data))
+
+
+def _garble_scan(data: bytes, n: int = 40) -> bytes:
+    """About ``n`` bytes garbled inside the entropy-coded data, no marker made or broken."""
+    out = bytearray(data)
+    start = data.index(b"\xff\xda") + 20
+    for k in range(start, len(data) - 8, max(1, (len(data) - 8 - start) // n)):
+        if out[k] != 0xFF and out[k - 1] != 0xFF and out[k] ^ 0x5A != 0xFF:
+            out[k] ^= 0x5A
+    return bytes(out)
+
+
+@pytest.mark.parametrize(
+    ("mode", "shape"), [("RGB", (240, 320)), ("L", (240, 320)), ("CMYK", (120, 160))]
+)
+def test_corrupt_jpeg_data_refused_quietly(
+    tmp_path: Path, capfd, mode: str, shape: tuple[int, int]
+) -> None:
+    """Garbled entropy-coded data: OpenCV returns pixels (libjpeg only warns on stderr); hamfeat
+    refuses the file with one line naming it, and nothing reaches stderr. (CMYK JPEGs, left to
+    OpenCV, are checked strictly first.)"""
+    good = _pil_jpeg(synthetic_lesion(*shape)[0], mode, quality=90)
+    path = tmp_path / "garbled é.jpg"
+    path.write_bytes(_garble_scan(good))
+    assert cv2.imdecode(np.frombuffer(path.read_bytes(), np.uint8), cv2.IMREAD_COLOR) is not None
+    assert "Corrupt JPEG data" in capfd.readouterr().err  # the fixture is what it should be
+    with pytest.raises(ImageError) as err:
+        read_image(path)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: corrupt JPEG data (") and msg.endswith("); refused")
+    assert "\n" not in msg
+    # the end of the data missing, though the file ends with an end-of-image marker
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(good[: len(good) // 2] + b"\xff\xd9")
+    with pytest.raises(ImageError, match=r"cut\.jpg: corrupt JPEG data \(.+\); refused$"):
+        read_image(cut)
+    assert capfd.readouterr().err == ""
+
+
+def test_cmyk_jpeg_left_to_opencv(count_decoders: dict[str, int]) -> None:
+    """simplejpeg converts CMYK to RGB its own way: CMYK/YCCK JPEGs keep OpenCV's conversion."""
+    data = _pil_jpeg(synthetic_lesion(60, 80)[0], "CMYK", quality=90)
+    ref = _cv2_rgb(data)
+    count_decoders.update(simplejpeg=0, cv2=0)
+    np.testing.assert_array_equal(decode_image(data), ref)
+    assert count_decoders == {"simplejpeg": 0, "cv2": 1}
+
+
+def test_jpeg_metadata_warnings_are_not_damage(count_decoders: dict[str, int]) -> None:
+    """libjpeg warnings about metadata only (an unknown JFIF revision, an unknown Adobe
+    transform code) are no damage. simplejpeg stops at them even when not strict, so these
+    files are left to OpenCV, as before: read, with OpenCV's pixels."""
+    rgb = synthetic_lesion(60, 80)[0]
+    plain = _pil_jpeg(rgb, quality=90)
+    assert plain[6:11] == b"JFIF\0"
+    jfif = bytearray(plain)
+    jfif[11] = 2  # JFIF version 2.01: libjpeg warns "unknown JFIF revision number"
+    no_app0 = plain[:2] + plain[4 + int.from_bytes(plain[4:6], "big") :]
+    adobe = no_app0[:2] + _segment(0xEE, b"Adobe\0\x64\0\0\0\0\x07") + no_app0[2:]
+    for data, warning in ((bytes(jfif), "JFIF revision"), (adobe, "Adobe color transform")):
+        with pytest.raises(ValueError, match=warning):
+            simplejpeg.decode_jpeg(data, "RGB", strict=False)
+        ref = _cv2_rgb(data)
+        count_decoders.update(simplejpeg=0, cv2=0)
+        np.testing.assert_array_equal(decode_image(data), ref)
+        assert count_decoders == {"simplejpeg": 1, "cv2": 1}
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "Unsupported JPEG data precision 12",
+        "Sorry, arithmetic coding is not supported",
+        "Unsupported JPEG process: SOF type 0xc3",
+        "Could not determine subsampling level of JPEG image",
+    ],
+)
+def test_what_the_strict_decoder_cannot_do_is_left_to_opencv(
+    monkeypatch: pytest.MonkeyPatch, reason: str
+) -> None:
+    """A refusal of the strict decoder that is no damage (a precision, process, colour space or
+    sampling it does not decode) sends the file to OpenCV instead of refusing it."""
+    import hamfeat.imageio as imageio
+
+    data = _pil_jpeg(synthetic_lesion(60, 80)[0], quality=90)
+
+    complaint = reason
+
+    def refuse(*args, **kwargs):
+        raise ValueError(complaint)
+
+    monkeypatch.setattr(imageio.simplejpeg, "decode_jpeg", refuse)
+    np.testing.assert_array_equal(decode_image(data), _cv2_rgb(data))
+    complaint = "Corrupt JPEG data: bad Huffman code"  # the same path, but damage: refused
+    with pytest.raises(ImageError, match=r"^x\.jpg: corrupt JPEG data \(bad Huffman code\)"):
+        decode_image(data, "x.jpg")
+
+
+@pytest.mark.slow
+def test_every_real_jpeg_decodes_to_opencv_pixels(shared_data: Path, monkeypatch) -> None:
+    """All 10015 HAM10000 JPEGs and the 35 quality-100 originals: hamfeat's one strict decode
+    gives ``cv2.imdecode(IMREAD_COLOR)``'s pixels (RGB order) bit for bit, no file is refused,
+    and none falls back to OpenCV. Run with ``-s`` to see the count."""
+    import hamfeat.imageio as imageio
+
+    paths = sorted((shared_data / "ham10000" / "images").glob("*.jpg"))
+    paths += sorted((shared_data / "ham10000-originals").glob("*.jpg"))
+    cv_imdecode = cv2.imdecode
+    fallbacks = []
+    monkeypatch.setattr(imageio.cv2, "imdecode", lambda *a: fallbacks.append(a) or cv_imdecode(*a))
+    differ, max_diff, px_differ, px_total = [], 0, 0, 0
+    for path in paths:
+        data = path.read_bytes()
+        ours = decode_image(data, path)
+        ref = cv_imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
+        px_total += ref.shape[0] * ref.shape[1]
+        if ours.shape != ref.shape or not np.array_equal(ours, ref):
+            differ.append(path.name)
+            if ours.shape == ref.shape:
+                diff = np.abs(ours.astype(int) - ref).max(axis=2)
+                max_diff, px_differ = (
+                    max(max_diff, int(diff.max())),
+                    px_differ + int((diff > 0).sum()),
+                )
+    print(
+        f"\n{len(paths)} real JPEGs: {len(differ)} differ from cv2.imdecode "
+        f"(max abs difference {max_diff}, {px_differ / px_total:.2e} of the pixels)"
+    )
+    assert len(paths) == 10050 and fallbacks == []
+    assert differ == [], f"{len(differ)} differ, max {max_diff}: {differ[:10]}"

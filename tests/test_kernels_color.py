@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 from skimage.color import rgb2lab
 
-from hamfeat._kernels.color import rgb_to_gray, rgb_to_hsv, rgb_to_lab
+from hamfeat._kernels.color import (
+    hsv_views,
+    lab_views,
+    rgb_to_gray,
+    rgb_to_hsv,
+    rgb_to_lab,
+    scale_to_u8,
+)
 
 _DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SHARED = Path(os.environ.get("HAMFEAT_SHARED_DATA", _DEFAULT_SHARED))
@@ -125,6 +132,37 @@ def test_lab_exhaustive_vs_skimage(all_colours: np.ndarray) -> None:
     assert ours[..., 0].min() >= 0 and ours[..., 0].max() <= 100.0 + LAB_ATOL_SKIMAGE
 
 
+def _lab_numpy_formula(rgb: np.ndarray) -> np.ndarray:
+    """The kernel's documented float64 arithmetic, element by element, in NumPy."""
+    from hamfeat._kernels.color import _CBRT_SCALE, _CBRT_TAB, _LAB_LUT
+
+    r, g, b = (rgb[..., k].astype(np.intp) for k in range(3))
+    f = []
+    for row in range(3):
+        t = _LAB_LUT[row, 0][r] + _LAB_LUT[row, 1][g] + _LAB_LUT[row, 2][b]
+        u = t * _CBRT_SCALE
+        i = u.astype(np.intp)
+        fr = u - i
+        c0 = _CBRT_TAB[i]
+        x = c0 + fr * (_CBRT_TAB[i + 1] - c0)
+        x3 = x * x * x
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cube = x * (x3 + 2.0 * t) / (2.0 * x3 + t)
+        f.append(np.where(t > 0.008856, cube, 7.787 * t + 16.0 / 116.0))
+    fx, fy, fz = f
+    return np.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], -1).astype(
+        np.float32
+    )
+
+
+def test_lab_bit_identical_to_formula(all_colours: np.ndarray) -> None:
+    # guards feature values: any change of the kernel's float64 arithmetic shows here
+    ours = rgb_to_lab(all_colours)
+    for rows in np.array_split(np.arange(all_colours.shape[0]), 4):
+        ref = _lab_numpy_formula(all_colours[rows])
+        assert ours[rows].tobytes() == ref.tobytes()
+
+
 def test_lab_exhaustive_vs_opencv(all_colours: np.ndarray) -> None:
     ours = rgb_to_lab(all_colours)
     ref = cv2.cvtColor(all_colours.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)
@@ -150,6 +188,49 @@ def test_lab_white_black() -> None:
     lab = rgb_to_lab(px)
     np.testing.assert_allclose(lab[0, 0], [100.0, 0.0, 0.0], atol=5e-3)
     np.testing.assert_array_equal(lab[0, 1], [0.0, 0.0, 0.0])
+
+
+# ----------------------------------------------------------------------------- fused views
+
+HSV_SCALE = np.float32([255.0 / 360.0, 255.0, 255.0])
+LAB_SCALE, LAB_OFFSET = np.float32([2.55, 1, 1]), np.float32([0, 128, 128])
+
+
+def _hsv_steps(rgb: np.ndarray, shift: float) -> tuple[np.ndarray, np.ndarray]:
+    hsv = rgb_to_hsv(rgb)
+    h = hsv[:, :, 0]
+    h += np.float32(shift)
+    h[h >= 360.0] -= np.float32(360.0)
+    return hsv, scale_to_u8(hsv, HSV_SCALE, np.zeros(3))
+
+
+@pytest.mark.parametrize("shift", [180.0, 0.0, 90.5])
+def test_hsv_views_exhaustive_equals_steps(all_colours: np.ndarray, shift: float) -> None:
+    hsv, u8 = hsv_views(all_colours, shift, HSV_SCALE, np.zeros(3))
+    ref, ref_u8 = _hsv_steps(all_colours, shift)
+    assert hsv.dtype == np.float32 and u8.dtype == np.uint8 and u8.shape == all_colours.shape
+    assert hsv.tobytes() == ref.tobytes()
+    assert u8.tobytes() == ref_u8.tobytes()
+
+
+def test_lab_views_exhaustive_equals_steps(all_colours: np.ndarray) -> None:
+    lab, u8 = lab_views(all_colours, LAB_SCALE, LAB_OFFSET)
+    ref = rgb_to_lab(all_colours)
+    assert lab.tobytes() == ref.tobytes()
+    assert u8.tobytes() == scale_to_u8(ref, LAB_SCALE, LAB_OFFSET).tobytes()
+    assert u8[..., 0].max() == 255 and u8[..., 1].min() < 128 < u8[..., 2].max()
+
+
+def test_views_real_and_contracts() -> None:
+    for rgb in _real_rgb(2):
+        hsv, u8 = hsv_views(rgb, 180.0, HSV_SCALE, np.zeros(3))
+        ref, ref_u8 = _hsv_steps(rgb, 180.0)
+        np.testing.assert_array_equal(hsv, ref)
+        np.testing.assert_array_equal(u8, ref_u8)
+    with pytest.raises(TypeError, match="uint8"):
+        lab_views(np.zeros((2, 2, 3), np.float32), LAB_SCALE, LAB_OFFSET)
+    with pytest.raises(ValueError, match="channels"):
+        hsv_views(np.zeros((2, 2, 2), np.uint8), 0.0, HSV_SCALE, np.zeros(3))
 
 
 # ----------------------------------------------------------------------------- contracts

@@ -7,7 +7,7 @@ import pytest
 from skimage.feature import local_binary_pattern
 
 from conftest import real_pairs
-from hamfeat._kernels.lbp import lbp_uniform, masked_code_histogram
+from hamfeat._kernels.lbp import lbp_uniform, masked_code_histogram, masked_lbp_histogram
 
 N_REAL = 3
 # Exact equality is required (same offsets, same interpolation arithmetic and order).
@@ -82,3 +82,33 @@ def test_code_histogram_real() -> None:
         np.testing.assert_array_equal(
             masked_code_histogram(codes, m, 10), np.bincount(codes[m], minlength=10)
         )
+
+
+@pytest.mark.parametrize(("p", "r"), PR)
+def test_masked_lbp_histogram_random(p, r) -> None:
+    rng = np.random.default_rng(p * 10 + int(r * 10))
+    for shape in [(1, 1), (3, 7), (40, 33)]:
+        g = rng.integers(0, 256, shape, dtype=np.uint8)
+        masks = (rng.random(shape) < 0.4, np.zeros(shape, bool), np.ones(shape, bool))
+        for m in masks:
+            ours = masked_lbp_histogram(g, m, p, r)
+            assert ours.dtype == np.int64 and ours.shape == (p + 2,)
+            ref = np.bincount(_ref(g, p, r)[m].astype(np.int64), minlength=p + 2)
+            np.testing.assert_array_equal(ours, ref)
+
+
+def test_masked_lbp_histogram_real() -> None:
+    for g, m in _real_gray_masks():
+        for p, r in [(8, 1), (8, 2), (8, 3), (16, 2), (24, 3)]:
+            ref = np.bincount(_ref(g, p, r)[m].astype(np.int64), minlength=p + 2)
+            np.testing.assert_array_equal(masked_lbp_histogram(g, m, p, r), ref)
+
+
+def test_masked_lbp_histogram_contracts() -> None:
+    g = np.zeros((5, 5), np.uint8)
+    with pytest.raises(ValueError, match="shape"):
+        masked_lbp_histogram(g, np.ones((5, 4), bool), 8, 1)
+    with pytest.raises(TypeError, match="bool"):
+        masked_lbp_histogram(g, np.ones((5, 5), np.uint8), 8, 1)
+    with pytest.raises(ValueError, match="radius"):
+        masked_lbp_histogram(g, np.ones((5, 5), bool), 8, -1)

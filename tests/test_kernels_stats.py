@@ -9,6 +9,7 @@ import scipy.stats
 
 from conftest import real_pairs
 from hamfeat._kernels.stats import (
+    masked_channel_histograms,
     masked_histogram,
     masked_histogram_u8,
     masked_moments,
@@ -209,3 +210,75 @@ def test_quantiles_real() -> None:
             )
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         masked_quantiles_u8(ch, m, [0.5, 1.5])
+
+
+# ----------------------------------------------------------------------------- multi-channel
+
+CH_RANGES = ((90.0, 270.0, 12), (0.0, 1.0, 8), (-20.0, 60.0, 8))
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_channel_histograms_equal_numpy(shape: tuple[int, int], dtype: type) -> None:
+    rng = np.random.default_rng(50)
+    vals = np.stack(
+        [rng.uniform(60, 300, shape), rng.uniform(-0.2, 1.2, shape), rng.normal(20, 30, shape)],
+        axis=-1,
+    ).astype(dtype)
+    flat = vals.reshape(-1, 3)
+    flat[::7, 1] = 1.0  # closed last bin
+    flat[::5, 0] = 90.0
+    flat[::11, 2] = np.round(flat[::11, 2] / 10) * 10  # exactly on edges
+    if flat.shape[0] > 3:
+        flat[3] = np.nan
+    for m in _masks(shape, 51):
+        got = masked_channel_histograms(vals, m, CH_RANGES)
+        for c, (lo, hi, n) in enumerate(CH_RANGES):
+            ref = np.histogram(vals[..., c][m], bins=n, range=(lo, hi))[0]
+            np.testing.assert_array_equal(got[c], ref)
+            one = masked_histogram(vals, m, n, lo, hi, channel=c)
+            assert one.dtype == np.int64
+            np.testing.assert_array_equal(one, ref)
+            # many bins: the scatter kernel
+            many = masked_histogram(vals, m, 40, lo, hi, channel=c)
+            ref40 = np.histogram(vals[..., c][m], bins=40, range=(lo, hi))[0]
+            np.testing.assert_array_equal(many, ref40)
+
+
+def test_channel_histograms_contracts() -> None:
+    v = np.zeros((3, 4, 3), np.float32)
+    m = np.ones((3, 4), bool)
+    with pytest.raises(ValueError, match="per channel"):
+        masked_channel_histograms(v, m, CH_RANGES[:2])
+    with pytest.raises(ValueError, match="lo < hi"):
+        masked_channel_histograms(v, m, ((0, 1, 4), (1, 1, 4), (0, 1, 4)))
+    with pytest.raises(ValueError, match="channel"):
+        masked_histogram(v, m, 4, 0, 1)
+    with pytest.raises(ValueError, match="channel"):
+        masked_histogram(v, m, 4, 0, 1, channel=3)
+    with pytest.raises(ValueError, match="channel"):
+        masked_histogram(v[..., 0].copy(), m, 4, 0, 1, channel=0)
+
+
+def test_quantiles_channels_and_moments_u8_real() -> None:
+    for rgb, m in _real_pairs():
+        q3 = masked_quantiles_u8(rgb, m, QS)
+        assert q3.shape == (3, len(QS))
+        for c in range(3):
+            ch = np.ascontiguousarray(rgb[..., c])
+            assert q3[c].tobytes() == masked_quantiles_u8(ch, m, QS).tobytes()
+        # uint8 input gives bit-identical moments to its float32 copy
+        a = masked_moments(rgb, m)
+        assert a.tobytes() == masked_moments(rgb.astype(np.float32), m).tobytes()
+    assert np.isnan(masked_quantiles_u8(rgb, np.zeros(m.shape, bool), QS)).all()
+
+
+def test_moments_three_channel_kernel_bit_identical_to_generic() -> None:
+    # the 3-channel kernel advances the channels together; each channel alone goes
+    # through the generic kernel: same addends in the same order, same bits
+    for rgb, m in _real_pairs(2):
+        x = rgb.astype(np.float32) * np.float32(0.37)
+        both = masked_moments(x, m)
+        for c in range(3):
+            one = masked_moments(np.ascontiguousarray(x[..., c : c + 1]), m)
+            assert both[c].tobytes() == one[0].tobytes()

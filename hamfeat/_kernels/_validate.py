@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
+
+
+@functools.lru_cache(maxsize=64)
+def _allowed(dtype: object) -> tuple[frozenset, str]:
+    dtypes = dtype if isinstance(dtype, tuple) else (dtype,)
+    allowed = frozenset(np.dtype(d) for d in dtypes)
+    return allowed, " or ".join(np.dtype(d).name for d in dtypes)
 
 
 def check_array(
@@ -21,9 +30,8 @@ def check_array(
     """
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
-    dtypes = dtype if isinstance(dtype, tuple) else (dtype,)
-    if not any(x.dtype == np.dtype(d) for d in dtypes):
-        want = " or ".join(np.dtype(d).name for d in dtypes)
+    allowed, want = _allowed(dtype)  # cached: these checks run on every kernel call
+    if x.dtype not in allowed:
         raise TypeError(f"{name} must have dtype {want}, got {x.dtype.name}")
     if x.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D, got shape {x.shape}")

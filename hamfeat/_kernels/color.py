@@ -14,6 +14,8 @@ from hamfeat._kernels._validate import check_array
 __all__ = [
     "LAB_WHITE_D65",
     "XYZ_FROM_RGB",
+    "hsv_views",
+    "lab_views",
     "rgb_to_gray",
     "rgb_to_hsv",
     "rgb_to_lab",
@@ -27,7 +29,7 @@ __all__ = [
 _U8_TO_UNIT_F32 = (np.arange(256, dtype=np.float32) / np.float32(255.0)).astype(np.float32)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _rgb_to_hsv_core(flat: np.ndarray, unit: np.ndarray, out: np.ndarray) -> None:
     # flat: uint8 (3N,) interleaved RGB; out: float32 (3N,) interleaved HSV.
     n = flat.shape[0] // 3
@@ -42,15 +44,11 @@ def _rgb_to_hsv_core(flat: np.ndarray, unit: np.ndarray, out: np.ndarray) -> Non
         diff = v - vmin
         s = diff / (abs(v) + eps)
         k = f60 / (diff + eps)
-        if v == r:
-            num = g - b
-            off = 360.0 if g < b else 0.0
-        elif v == g:
-            num = b - r
-            off = 120.0
-        else:
-            num = r - g
-            off = 240.0
+        # branch-free selects (the hue sector is data-dependent: branches mispredict)
+        is_r = v == r
+        is_g = v == g
+        num = (g - b) if is_r else ((b - r) if is_g else (r - g))
+        off = (360.0 if g < b else 0.0) if is_r else (120.0 if is_g else 240.0)
         # OpenCV evaluates num * k + off with a fused multiply-add (one rounding). The
         # float32 x float32 product is exact in float64; the float64 sum rounded to
         # float32 reproduces the FMA for every uint8 triplet (checked exhaustively).
@@ -84,6 +82,90 @@ def rgb_to_hsv(rgb: np.ndarray) -> np.ndarray:
     out = np.empty(rgb.shape, dtype=np.float32)
     _rgb_to_hsv_core(rgb.reshape(-1), _U8_TO_UNIT_F32, out.reshape(-1))
     return out
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _hsv_views_core(
+    flat: np.ndarray,
+    unit: np.ndarray,
+    hue_shift: np.float32,
+    scale: np.ndarray,
+    offset: np.ndarray,
+    out: np.ndarray,
+    out_u8: np.ndarray,
+) -> None:
+    # _rgb_to_hsv_core, then (same pass) the hue rotation and the uint8 levels, with
+    # exactly the float32 operations of rgb_to_hsv + rotate + scale_to_u8.
+    n = flat.shape[0] // 3
+    eps = np.float32(np.finfo(np.float32).eps)
+    f60 = np.float32(60.0)
+    f360 = np.float32(360.0)
+    half = np.float32(0.5)
+    s0, s1, s2 = scale[0], scale[1], scale[2]
+    o0, o1, o2 = offset[0], offset[1], offset[2]
+    for p in range(n):
+        r = unit[flat[3 * p]]
+        g = unit[flat[3 * p + 1]]
+        b = unit[flat[3 * p + 2]]
+        v = max(max(r, g), b)
+        vmin = min(min(r, g), b)
+        diff = v - vmin
+        s = diff / (abs(v) + eps)
+        k = f60 / (diff + eps)
+        # branch-free selects (the hue sector is data-dependent: branches mispredict)
+        is_r = v == r
+        is_g = v == g
+        num = (g - b) if is_r else ((b - r) if is_g else (r - g))
+        off = (360.0 if g < b else 0.0) if is_r else (120.0 if is_g else 240.0)
+        h = np.float32(np.float64(num) * np.float64(k) + off)
+        h = h + hue_shift
+        h = (h - f360) if h >= f360 else h
+        out[3 * p] = h
+        out[3 * p + 1] = s
+        out[3 * p + 2] = v
+    # uint8 levels in a second, arithmetic-only (vectorised) loop over the output
+    for p in range(n):
+        out_u8[3 * p] = _to_u8(out[3 * p] * s0 + o0 + half)
+        out_u8[3 * p + 1] = _to_u8(out[3 * p + 1] * s1 + o1 + half)
+        out_u8[3 * p + 2] = _to_u8(out[3 * p + 2] * s2 + o2 + half)
+
+
+def hsv_views(
+    rgb: np.ndarray, hue_shift: float, scale: np.ndarray, offset: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """HSV with a rotated hue, and its uint8 levels, in one pass.
+
+    Equal, bit for bit, to ``hsv = rgb_to_hsv(rgb)``; ``h = hsv[..., 0]; h += hue_shift;
+    h[h >= 360] -= 360`` (float32 arithmetic); ``u8 = scale_to_u8(hsv, scale, offset)``.
+
+    Parameters
+    ----------
+    rgb : ndarray, uint8, shape (H, W, 3), C-contiguous
+    hue_shift : float
+        Added to H (as float32), then 360 is subtracted where the result is >= 360.
+        Use 0 for plain HSV.
+    scale, offset : ndarray, shape (3,)
+        Per-channel factors of :func:`scale_to_u8` (taken as float32).
+
+    Returns
+    -------
+    hsv : ndarray, float32, shape (H, W, 3)
+    hsv_u8 : ndarray, uint8, shape (H, W, 3)
+    """
+    check_array(rgb, "rgb", np.uint8, 3, channels=3)
+    scale, offset = _scale_offset(scale, offset, 3)
+    out = np.empty(rgb.shape, dtype=np.float32)
+    out_u8 = np.empty(rgb.shape, dtype=np.uint8)
+    _hsv_views_core(
+        rgb.reshape(-1),
+        _U8_TO_UNIT_F32,
+        np.float32(hue_shift),
+        scale,
+        offset,
+        out.reshape(-1),
+        out_u8.reshape(-1),
+    )
+    return out, out_u8
 
 
 # --------------------------------------------------------------------------- Lab
@@ -124,39 +206,132 @@ _CBRT_TAB = np.cbrt(np.linspace(0.0, _CBRT_TMAX, _CBRT_N + 1))
 _CBRT_SCALE = _CBRT_N / _CBRT_TMAX
 
 
-@numba.njit(cache=True, nogil=True)
-def _lab_f(t: float, cbrt_tab: np.ndarray) -> float:
-    # CIE f(t) with the constants used by skimage (0.008856, 7.787).
-    if t > 0.008856:
-        u = t * _CBRT_SCALE
-        i = int(u)
-        fr = u - i
-        c0 = cbrt_tab[i]
-        x = c0 + fr * (cbrt_tab[i + 1] - c0)
+_LAB_BLOCK = 512  # pixels per block of the two-pass Lab kernels
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _lab_f_block(
+    src: np.ndarray, lut: np.ndarray, cbrt_tab: np.ndarray, t: np.ndarray, x0: np.ndarray
+) -> None:
+    # CIE f(t) of X/Xn, Y/Yn, Z/Zn of the len(src) // 3 pixels of src (interleaved RGB),
+    # into t (interleaved fx, fy, fz), with the constants used by skimage (0.008856,
+    # 7.787).  Cube root: tabulated on a uniform grid, linearly interpolated and refined
+    # by one Halley step.  Pass 1 does every table load (scalar); pass 2 is arithmetic
+    # only on contiguous arrays, so it is vectorised (error_model="numpy": IEEE
+    # division, no zero-division branch; the Halley quotient is computed for every t
+    # and kept only where t > 0.008856, where its denominator is > 0).  The float64
+    # operations and their order are those of the one-pass version, so the results are
+    # bit-identical to it.
+    m = src.shape[0] // 3
+    lx0, lx1, lx2 = lut[0, 0], lut[0, 1], lut[0, 2]
+    ly0, ly1, ly2 = lut[1, 0], lut[1, 1], lut[1, 2]
+    lz0, lz1, lz2 = lut[2, 0], lut[2, 1], lut[2, 2]
+    for p in range(m):
+        r = src[3 * p]
+        g = src[3 * p + 1]
+        b = src[3 * p + 2]
+        t[3 * p] = lx0[r] + lx1[g] + lx2[b]
+        t[3 * p + 1] = ly0[r] + ly1[g] + ly2[b]
+        t[3 * p + 2] = lz0[r] + lz1[g] + lz2[b]
+        for k in range(3):
+            u = t[3 * p + k] * _CBRT_SCALE
+            i = np.uint32(u)  # t >= 0; unsigned: no negative-index code
+            fr = u - i
+            c0 = cbrt_tab[i]
+            x0[3 * p + k] = c0 + fr * (cbrt_tab[i + 1] - c0)
+    for q in range(3 * m):
+        tq = t[q]
+        x = x0[q]
         x3 = x * x * x
-        return x * (x3 + 2.0 * t) / (2.0 * x3 + t)
-    return 7.787 * t + 16.0 / 116.0
+        cube = x * (x3 + 2.0 * tq) / (2.0 * x3 + tq)
+        lin = 7.787 * tq + 16.0 / 116.0
+        t[q] = cube if tq > 0.008856 else lin
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, error_model="numpy")
 def _rgb_to_lab_core(
     flat: np.ndarray, lut: np.ndarray, cbrt_tab: np.ndarray, out: np.ndarray
 ) -> None:
     # flat: uint8 (3N,) interleaved RGB; out: float32 (3N,) interleaved Lab.
     n = flat.shape[0] // 3
-    for p in range(n):
-        r = flat[3 * p]
-        g = flat[3 * p + 1]
-        b = flat[3 * p + 2]
-        xx = lut[0, 0, r] + lut[0, 1, g] + lut[0, 2, b]
-        yy = lut[1, 0, r] + lut[1, 1, g] + lut[1, 2, b]
-        zz = lut[2, 0, r] + lut[2, 1, g] + lut[2, 2, b]
-        fx = _lab_f(xx, cbrt_tab)
-        fy = _lab_f(yy, cbrt_tab)
-        fz = _lab_f(zz, cbrt_tab)
-        out[3 * p] = 116.0 * fy - 16.0
-        out[3 * p + 1] = 500.0 * (fx - fy)
-        out[3 * p + 2] = 200.0 * (fy - fz)
+    t = np.empty(3 * _LAB_BLOCK)
+    x0 = np.empty(3 * _LAB_BLOCK)
+    for s in range(0, n, _LAB_BLOCK):
+        m = min(_LAB_BLOCK, n - s)
+        _lab_f_block(flat[3 * s : 3 * (s + m)], lut, cbrt_tab, t, x0)
+        dst = out[3 * s : 3 * (s + m)]
+        for p in range(m):
+            fx = t[3 * p]
+            fy = t[3 * p + 1]
+            fz = t[3 * p + 2]
+            dst[3 * p] = 116.0 * fy - 16.0
+            dst[3 * p + 1] = 500.0 * (fx - fy)
+            dst[3 * p + 2] = 200.0 * (fy - fz)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _lab_views_core(
+    flat: np.ndarray,
+    lut: np.ndarray,
+    cbrt_tab: np.ndarray,
+    scale: np.ndarray,
+    offset: np.ndarray,
+    out: np.ndarray,
+    out_u8: np.ndarray,
+) -> None:
+    # _rgb_to_lab_core and, in the same pass, scale_to_u8 of its float32 output.
+    n = flat.shape[0] // 3
+    half = np.float32(0.5)
+    s0, s1, s2 = scale[0], scale[1], scale[2]
+    o0, o1, o2 = offset[0], offset[1], offset[2]
+    t = np.empty(3 * _LAB_BLOCK)
+    x0 = np.empty(3 * _LAB_BLOCK)
+    for s in range(0, n, _LAB_BLOCK):
+        m = min(_LAB_BLOCK, n - s)
+        _lab_f_block(flat[3 * s : 3 * (s + m)], lut, cbrt_tab, t, x0)
+        dst = out[3 * s : 3 * (s + m)]
+        dst8 = out_u8[3 * s : 3 * (s + m)]
+        for p in range(m):
+            fx = t[3 * p]
+            fy = t[3 * p + 1]
+            fz = t[3 * p + 2]
+            l_ = np.float32(116.0 * fy - 16.0)
+            a_ = np.float32(500.0 * (fx - fy))
+            b_ = np.float32(200.0 * (fy - fz))
+            dst[3 * p] = l_
+            dst[3 * p + 1] = a_
+            dst[3 * p + 2] = b_
+            dst8[3 * p] = _to_u8(l_ * s0 + o0 + half)
+            dst8[3 * p + 1] = _to_u8(a_ * s1 + o1 + half)
+            dst8[3 * p + 2] = _to_u8(b_ * s2 + o2 + half)
+
+
+def lab_views(
+    rgb: np.ndarray, scale: np.ndarray, offset: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """CIE L*a*b* and its uint8 levels, in one pass.
+
+    Equal, bit for bit, to ``lab = rgb_to_lab(rgb)``, ``scale_to_u8(lab, scale, offset)``.
+
+    Parameters
+    ----------
+    rgb : ndarray, uint8, shape (H, W, 3), C-contiguous
+    scale, offset : ndarray, shape (3,)
+        Per-channel factors of :func:`scale_to_u8` (taken as float32).
+
+    Returns
+    -------
+    lab : ndarray, float32, shape (H, W, 3)
+    lab_u8 : ndarray, uint8, shape (H, W, 3)
+    """
+    check_array(rgb, "rgb", np.uint8, 3, channels=3)
+    scale, offset = _scale_offset(scale, offset, 3)
+    out = np.empty(rgb.shape, dtype=np.float32)
+    out_u8 = np.empty(rgb.shape, dtype=np.uint8)
+    _lab_views_core(
+        rgb.reshape(-1), _LAB_LUT, _CBRT_TAB, scale, offset, out.reshape(-1), out_u8.reshape(-1)
+    )
+    return out, out_u8
 
 
 def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
@@ -235,6 +410,23 @@ def rgb_to_gray(rgb: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- to uint8
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _to_u8(x: np.float32) -> np.uint8:
+    # clip(floor(x), 0, 255) as uint8 for finite float32 x: the result of
+    # _scale_to_u8_core, computed in float32 and branch-free (min/max) so that the
+    # calling loops vectorise.  (The views never produce NaN from uint8 RGB.)
+    v = np.floor(x)
+    v = max(v, np.float32(0.0))
+    v = min(v, np.float32(255.0))
+    return np.uint8(np.int32(v))
+
+
+def _scale_offset(scale: np.ndarray, offset: np.ndarray, c: int) -> tuple[np.ndarray, np.ndarray]:
+    scale = np.ascontiguousarray(scale, dtype=np.float32).reshape(c)
+    offset = np.ascontiguousarray(offset, dtype=np.float32).reshape(c)
+    return scale, offset
 
 
 @numba.njit(cache=True, nogil=True)

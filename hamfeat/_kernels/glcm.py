@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numba
@@ -93,6 +94,14 @@ def glcm_offsets(distances: np.ndarray, angles: np.ndarray) -> tuple[np.ndarray,
     return drow, dcol
 
 
+@functools.lru_cache(maxsize=64)
+def _cached_offsets(distances: tuple, angles: tuple) -> tuple[np.ndarray, np.ndarray]:
+    drow, dcol = glcm_offsets(np.array(distances, np.int64), np.array(angles, np.float64))
+    drow.setflags(write=False)
+    dcol.setflags(write=False)
+    return drow, dcol
+
+
 @numba.njit(cache=True, nogil=True)
 def _count_pairs(
     code: np.ndarray,
@@ -105,12 +114,18 @@ def _count_pairs(
     n_cells: int,
     acc: np.ndarray,
 ) -> None:
-    # acc: int32 (4 * n_cells,); sub-table (c & 3) breaks same-bin store/load chains
+    # acc: int32 (4 * n_cells,); sub-table (c & 3) breaks same-bin store/load chains.
+    # Row slices indexed by the range variable and unsigned index arithmetic: no
+    # negative-index wraparound code in the hot loop.
+    ul1 = np.uint32(l1)
+    ucells = np.uint32(n_cells)
     for r in range(h_):
         base = (r + pad) * wp + pad
+        a = code[base : base + w_]
+        b = code[base + rel : base + rel + w_]
         for c in range(w_):
-            i0 = base + c
-            acc[(c & 3) * n_cells + code[i0] * l1 + code[i0 + rel]] += 1
+            k = np.uint32(c & 3) * ucells + np.uint32(a[c]) * ul1 + np.uint32(b[c])
+            acc[k] += 1
 
 
 @numba.njit(cache=True, nogil=True)
@@ -123,12 +138,13 @@ def _glcm_core(
     symmetric: bool,
     out: np.ndarray,
 ) -> None:
-    # Branch-free counting.  The image is copied once into a padded int32 "code" plane,
+    # Branch-free counting.  The image is copied once into a padded uint8 "code" plane,
     # code = q + 1 inside the mask and 0 outside the mask or the image, so every pair
     # (p, p + offset) is counted into an (L+1) x (L+1) table without any test and the
     # row/column 0 (pairs touching a non-mask pixel) are simply ignored at the end.
     # Consecutive pixels often hit the same bin; interleaving 4 sub-tables by column
-    # breaks that store->load dependency chain.
+    # breaks that store->load dependency chain.  (levels <= 255 here; 256 levels use
+    # _glcm_core_wide.)
     h_, w_ = q.shape
     n_d, n_a = drow.shape
     n_off = n_d * n_a
@@ -137,11 +153,57 @@ def _glcm_core(
         pad = max(pad, min(abs(drow.flat[k]), h_), min(abs(dcol.flat[k]), w_))
     hp = h_ + 2 * pad
     wp = w_ + 2 * pad
-    code = np.zeros(hp * wp, dtype=np.int32)
+    code = np.zeros(hp * wp, dtype=np.uint8)
+    one = np.uint8(1)
+    for r in range(h_):
+        dst = code[(r + pad) * wp + pad : (r + pad) * wp + pad + w_]
+        qr = q[r]
+        mr = mask[r]
+        for c in range(w_):
+            dst[c] = (qr[c] + one) * np.uint8(mr[c])
+    _glcm_tables(code, h_, w_, wp, pad, drow, dcol, levels, symmetric, out)
+
+
+@numba.njit(cache=True, nogil=True)
+def _glcm_core_wide(
+    q: np.ndarray,
+    mask: np.ndarray,
+    drow: np.ndarray,
+    dcol: np.ndarray,
+    levels: int,
+    symmetric: bool,
+    out: np.ndarray,
+) -> None:
+    # as _glcm_core with a uint16 code plane (q + 1 can be 256)
+    h_, w_ = q.shape
+    n_d, n_a = drow.shape
+    pad = 0
+    for k in range(n_d * n_a):
+        pad = max(pad, min(abs(drow.flat[k]), h_), min(abs(dcol.flat[k]), w_))
+    hp = h_ + 2 * pad
+    wp = w_ + 2 * pad
+    code = np.zeros(hp * wp, dtype=np.uint16)
     for r in range(h_):
         base = (r + pad) * wp + pad
         for c in range(w_):
-            code[base + c] = (np.int32(q[r, c]) + 1) if mask[r, c] else 0
+            code[base + c] = (np.uint16(q[r, c]) + 1) if mask[r, c] else 0
+    _glcm_tables(code, h_, w_, wp, pad, drow, dcol, levels, symmetric, out)
+
+
+@numba.njit(cache=True, nogil=True)
+def _glcm_tables(
+    code: np.ndarray,
+    h_: int,
+    w_: int,
+    wp: int,
+    pad: int,
+    drow: np.ndarray,
+    dcol: np.ndarray,
+    levels: int,
+    symmetric: bool,
+    out: np.ndarray,
+) -> None:
+    n_d, n_a = drow.shape
     l1 = levels + 1
     n_cells = l1 * l1
     buf = np.empty(4 * n_cells, dtype=np.int32)  # 4 column-interleaved sub-tables
@@ -207,9 +269,10 @@ def glcm(
         raise ValueError(f"levels must be in [1, 256], got {levels}")
     if q.size and int(q.max()) >= levels:
         raise ValueError(f"q has values >= levels ({int(q.max())} >= {levels})")
-    drow, dcol = glcm_offsets(distances.astype(np.int64), angles)
+    drow, dcol = _cached_offsets(tuple(distances.tolist()), tuple(angles.tolist()))
     out = np.empty((levels, levels, drow.shape[0], drow.shape[1]), dtype=np.float64)
-    _glcm_core(q, mask, drow, dcol, levels, bool(symmetric), out)
+    core = _glcm_core if levels < 256 else _glcm_core_wide
+    core(q, mask, drow, dcol, levels, bool(symmetric), out)
     return out
 
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 
 from hamfeat.features.base import Context, Family
 from hamfeat.features.color import ColorFamily, SkinFamily, VariegationFamily
+from hamfeat.features.gray import GRAY_FAMILIES
 from hamfeat.features.regional import BorderFamily, HeterogeneityFamily, ZoneFamily
 from hamfeat.features.shape import ShapeFamily
 from hamfeat.features.structure import StructureFamily
@@ -29,6 +30,7 @@ __all__ = [
     "DEFAULT_FAMILIES",
     "FAMILIES",
     "FEATURES_VERSION",
+    "GRAY_FAMILY_NAMES",
     "Context",
     "Family",
     "feature_names",
@@ -55,11 +57,15 @@ FAMILIES: dict[str, Family] = {
         WaveletFamily(),
         StructureFamily(),
         ShapeFamily(),
+        *GRAY_FAMILIES,
     )
 }
 
-#: Families computed when none are named.
-DEFAULT_FAMILIES: tuple[str, ...] = tuple(FAMILIES)
+#: The grayscale families for radiographs (:mod:`hamfeat.features.gray`); never defaults.
+GRAY_FAMILY_NAMES: tuple[str, ...] = tuple(f.name for f in GRAY_FAMILIES)
+
+#: Families computed when none are named: every dermoscopy family (all but the grayscale ones).
+DEFAULT_FAMILIES: tuple[str, ...] = tuple(n for n in FAMILIES if n not in GRAY_FAMILY_NAMES)
 
 
 def get_families(names: Iterable[str] | None = None) -> list[Family]:

@@ -7,7 +7,7 @@ from functools import cached_property
 import cv2
 import numpy as np
 
-from hamfeat._kernels.color import rgb_to_gray, rgb_to_hsv, rgb_to_lab, scale_to_u8
+from hamfeat._kernels.color import hsv_views, lab_views, rgb_to_gray
 from hamfeat._kernels.stats import masked_moments
 
 __all__ = ["SKIN_RING_WIDTH", "WINDOW_ALIGN", "WINDOW_MARGIN", "Context", "Family"]
@@ -20,6 +20,11 @@ WINDOW_MARGIN = SKIN_RING_WIDTH + 1
 WINDOW_ALIGN = 8
 #: Pixels darker than this value (HSV V, 0..1) are vignette or frame, never skin.
 FRAME_V_MAX = 0.12
+# uint8 levels of the colour views: clip(floor(v * scale + offset + 0.5), 0, 255), float32
+HSV_U8_SCALE = np.float32([255.0 / 360.0, 255.0, 255.0])
+HSV_U8_OFFSET = np.zeros(3, np.float32)
+LAB_U8_SCALE = np.float32([2.55, 1, 1])
+LAB_U8_OFFSET = np.float32([0, 128, 128])
 
 
 class Context:
@@ -72,32 +77,38 @@ class Context:
         return rgb_to_gray(self.rgb)
 
     @cached_property
+    def _hsv_views(self) -> tuple[np.ndarray, np.ndarray]:
+        # HSV, hue rotation and uint8 levels in one kernel pass (bit-identical to the
+        # separate steps)
+        return hsv_views(self.rgb, 180.0, HSV_U8_SCALE, HSV_U8_OFFSET)
+
+    @cached_property
+    def _lab_views(self) -> tuple[np.ndarray, np.ndarray]:
+        return lab_views(self.rgb, LAB_U8_SCALE, LAB_U8_OFFSET)
+
+    @property
     def hsv(self) -> np.ndarray:
         """``float32`` HSV; H in degrees **rotated by 180** (cut on cyan), S and V in 0..1.
 
         Lesion and skin hues are red to brown (H near 0/360 in plain HSV); rotating puts them in
         the middle of the range so that linear statistics of hue are meaningful.
         """
-        hsv = rgb_to_hsv(self.rgb)
-        h = hsv[:, :, 0]
-        h += np.float32(180.0)
-        h[h >= 360.0] -= np.float32(360.0)
-        return hsv
+        return self._hsv_views[0]
 
-    @cached_property
+    @property
     def lab(self) -> np.ndarray:
         """``float32`` CIE L*a*b* (D65)."""
-        return rgb_to_lab(self.rgb)
+        return self._lab_views[0]
 
-    @cached_property
+    @property
     def hsv_u8(self) -> np.ndarray:
         """HSV scaled to 0..255 ``uint8`` (for quantiles): H·255/360, S·255, V·255."""
-        return scale_to_u8(self.hsv, np.float32([255.0 / 360.0, 255.0, 255.0]), np.zeros(3))
+        return self._hsv_views[1]
 
-    @cached_property
+    @property
     def lab_u8(self) -> np.ndarray:
         """Lab as ``uint8`` (for quantiles): L·2.55, a+128, b+128."""
-        return scale_to_u8(self.lab, np.float32([2.55, 1, 1]), np.float32([0, 128, 128]))
+        return self._lab_views[1]
 
     @cached_property
     def skin(self) -> np.ndarray:
@@ -152,7 +163,8 @@ class Context:
         key = (space, region)
         cache = self.__dict__.setdefault("_moments", {})
         if key not in cache:
-            values = self.rgb_f32 if space == "rgb" else getattr(self, space)
+            # uint8 RGB directly: the kernel widens every value exactly to float64
+            values = self.rgb if space == "rgb" else getattr(self, space)
             where = self.mask if region == "lesion" else self.skin
             cache[key] = masked_moments(values, where)
         return cache[key]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from hamfeat._kernels.palette import nearest_colour_counts
-from hamfeat._kernels.stats import masked_histogram, masked_quantiles_u8
+from hamfeat._kernels.stats import masked_channel_histograms, masked_quantiles_u8
 from hamfeat.features.base import Context, Family
 
 __all__ = ["ColorFamily", "SkinFamily", "VariegationFamily"]
@@ -62,16 +62,16 @@ class ColorFamily(Family):
         qs = np.array(QUANTILES)
         for space, (chans, scale, offset) in SPACES.items():
             mom = ctx.moments(space, "lesion")
-            u8 = _u8_view(ctx, space)
+            # every channel's quantiles from one counting pass: (3, len(qs))
+            quant = masked_quantiles_u8(_u8_view(ctx, space), mask, qs)
             for c in range(len(chans)):
-                quant = masked_quantiles_u8(np.ascontiguousarray(u8[:, :, c]), mask, qs)
                 out.append(mom[c])
-                out.append(quant * scale[c] + offset[c])
-        for (space, ch), (lo, hi, bins) in HISTOGRAMS.items():
-            c = SPACES[space][0].index(ch)
-            values = np.ascontiguousarray(getattr(ctx, space)[:, :, c])
-            counts = masked_histogram(values, mask, bins, lo, hi)
-            out.append(counts / n if n else np.full(bins, np.nan))
+                out.append(quant[c] * scale[c] + offset[c])
+        for space in ("hsv", "lab"):  # each space's 3 histograms in one pass
+            chans = SPACES[space][0]
+            ranges = tuple(HISTOGRAMS[(space, ch)] for ch in chans)
+            for counts in masked_channel_histograms(getattr(ctx, space), mask, ranges):
+                out.append(counts / n if n else np.full(len(counts), np.nan))
         return np.concatenate(out).astype(np.float64)
 
 

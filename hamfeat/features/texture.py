@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from hamfeat._kernels.glcm import HARALICK_PROPS, glcm, haralick, quantize
-from hamfeat._kernels.lbp import lbp_uniform, masked_code_histogram
+from hamfeat._kernels.lbp import masked_lbp_histogram
 from hamfeat.features.base import Context, Family
 
 __all__ = ["GlcmFamily", "LbpFamily", "WaveletFamily"]
@@ -79,8 +79,7 @@ class LbpFamily(Family):
         gray = np.ascontiguousarray(ctx.gray[rows, cols])
         mask = np.ascontiguousarray(ctx.mask[rows, cols])
         for r in self.radii:
-            codes = lbp_uniform(gray, p, r)
-            hist = masked_code_histogram(codes, mask, p + 2)
+            hist = masked_lbp_histogram(gray, mask, p, r)  # codes + histogram, one pass
             out.append(hist / n if n else np.full(p + 2, np.nan))
         return np.concatenate(out).astype(np.float64)
 

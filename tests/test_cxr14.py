@@ -1,0 +1,393 @@
+"""ChestX-ray14: adapter, grayscale families, whole-image config, multi-label CV, train + score."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from hamfeat.cli import main
+from hamfeat.cxr14 import CXR_CONFIG, cxr_config, label_matrix, load_cxr14, split_findings
+from hamfeat.errors import DatasetError
+from hamfeat.evaluate_multilabel import (
+    ABNORMAL,
+    make_multilabel_model,
+    modellable_labels,
+    patient_splits,
+    run_cv_multilabel,
+    train_multilabel,
+)
+from hamfeat.extract import extract_table
+from hamfeat.features import DEFAULT_FAMILIES, GRAY_FAMILY_NAMES, Context, feature_names
+from hamfeat.features.gray import GrayGridFamily, GrayHistFamily, GrayLbpFamily
+from hamfeat.imageio import decode_image
+from hamfeat.models import load_model
+from hamfeat.pipeline import FeatureConfig, compute_features, extract_file
+
+SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nih-cxr14-sample"
+LABELS = ("No Finding", "Effusion", "Effusion|Mass", "Cardiomegaly", "No Finding", "Mass")
+
+
+def synthetic_cxr(seed: int, abnormal: bool, size: int = 64) -> np.ndarray:
+    """A chest-X-ray-like grey image: two dark lung fields; 'abnormal' fills the lower left."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:size, :size] / size
+    img = np.full((size, size), 200.0)
+    for cx in (0.3, 0.7):
+        lung = ((xx - cx) / 0.15) ** 2 + ((yy - 0.45) / 0.3) ** 2 <= 1
+        img[lung] = 70.0
+    if abnormal:  # an effusion-like opacity at the left base
+        img[(yy > 0.55) & (yy < 0.8) & (xx > 0.15) & (xx < 0.45)] = 170.0
+    img += rng.normal(0, 8, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def write_png(path: Path, gray: np.ndarray, mode: str = "RGB") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if mode == "RGB":
+        img = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+    elif mode == "RGBA":
+        img = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGRA)
+    else:
+        img = gray
+    assert cv2.imwrite(str(path), img)
+    return path
+
+
+def make_cxr_folder(root: Path, n_patients: int = 30, per_patient: int = 2) -> Path:
+    """NIH-style folder: images in nested sub-folders, NIH's Data_Entry_2017 table (gzipped)."""
+    rows = []
+    k = 0
+    for pid in range(1, n_patients + 1):
+        for f in range(per_patient):
+            image_id = f"{pid:08d}_{f:03d}.png"
+            labels = LABELS[k % len(LABELS)] if pid % 2 else "No Finding"
+            abnormal = labels != "No Finding"
+            sub = root / f"images_{1 + pid % 3:03d}" / "images"
+            mode = ("RGB", "RGBA", "L")[k % 3]
+            write_png(sub / image_id, synthetic_cxr(k, abnormal, 64 + 16 * (k % 2)), mode)
+            rows.append(f"{image_id},{labels},{f},{pid},{40 + k % 30},M,PA,64,64,0.1,0.1\n")
+            k += 1
+    header = (
+        "Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,"
+        "View Position,OriginalImage[Width,Height],OriginalImagePixelSpacing[x,y]\n"
+    )
+    with gzip.open(root / "Data_Entry_2017_v2020.csv.gz", "wt") as fh:
+        fh.write(header + "".join(rows))
+    return root
+
+
+# --------------------------------------------------------------------------------------------
+# adapter
+# --------------------------------------------------------------------------------------------
+
+
+def test_split_findings_and_label_matrix() -> None:
+    assert split_findings("No Finding") == []
+    assert split_findings("Effusion|Mass") == ["Effusion", "Mass"]
+    m = label_matrix(["No Finding", "Mass|Effusion", "Effusion"])
+    assert list(m.columns) == ["Effusion", "Mass", ABNORMAL]  # NIH order, then abnormal
+    assert m.to_numpy().tolist() == [[0, 0, 0], [1, 1, 1], [1, 0, 1]]
+
+
+def test_adapter_reads_nih_layout_recursively(tmp_path: Path) -> None:
+    root = make_cxr_folder(tmp_path / "nih", n_patients=4)
+    write_png(tmp_path / "nih" / "extra" / "99999999_000.png", synthetic_cxr(0, False))
+    ds = load_cxr14(root)
+    assert len(ds) == 8
+    assert list(ds.table.columns[:4]) == ["image_id", "patient_id", "finding_labels", "image_path"]
+    assert ds.table["image_id"].iloc[0] == "00000001_000"
+    assert set(ds.table["patient_id"]) == {"1", "2", "3", "4"}
+    assert all(Path(p).is_file() for p in ds.table["image_path"])
+    assert {"age", "sex", "view", "follow_up"} <= set(ds.table.columns)
+    # the unlabelled image is reported once, not silently used
+    assert any("no label row" in p.message for p in ds.problems)
+
+
+def test_adapter_reads_sample_labels_csv(tmp_path: Path) -> None:
+    root = tmp_path / "sample"
+    write_png(root / "images" / "00000001_000.png", synthetic_cxr(1, True))
+    write_png(root / "images" / "00000002_000.png", synthetic_cxr(2, False))
+    (root / "labels.csv").write_text(
+        "image_id,finding_labels,patient_id,follow_up,age,sex,view\n"
+        "00000001_000.png,Effusion|Mass,1,0,50,F,AP\n00000002_000.png,No Finding,2,0,60,M,PA\n"
+        "00000003_000.png,Mass,3,0,70,M,PA\n"
+    )
+    ds = load_cxr14(root)
+    assert ds.table["finding_labels"].tolist() == ["Effusion|Mass", "No Finding"]
+    assert ds.table["age"].tolist() == [50, 60]
+
+
+def test_adapter_errors(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="not found"):
+        load_cxr14(tmp_path / "nope")
+    (tmp_path / "a").mkdir()
+    with pytest.raises(DatasetError, match="no labels found"):
+        load_cxr14(tmp_path / "a")
+    (tmp_path / "a" / "labels.csv").write_text("image_id,dx\nx.png,Mass\n")
+    with pytest.raises(DatasetError, match="missing column"):
+        load_cxr14(tmp_path / "a")
+
+
+# --------------------------------------------------------------------------------------------
+# features
+# --------------------------------------------------------------------------------------------
+
+
+def test_defaults_unchanged_and_gray_registered() -> None:
+    assert not set(DEFAULT_FAMILIES) & set(GRAY_FAMILY_NAMES)
+    assert GRAY_FAMILY_NAMES == ("grayhist", "grayglcm", "graylbp", "graygrid")
+    names = feature_names(GRAY_FAMILY_NAMES)
+    assert len(names) == len(set(names))
+    assert all(n.split("_")[0] in GRAY_FAMILY_NAMES for n in names)
+
+
+def test_region_lesion_keeps_existing_config_key() -> None:
+    # "lesion" is left out of as_dict, so caches and saved models keep their keys
+    assert "region" not in FeatureConfig().as_dict()
+    assert FeatureConfig().key() == FeatureConfig(region="lesion").key()
+    assert FeatureConfig(region="whole").key() != FeatureConfig().key()
+    assert CXR_CONFIG.as_dict()["region"] == "whole"
+    assert CXR_CONFIG.color_constancy is False
+    with pytest.raises(ValueError, match="region"):
+        FeatureConfig(region="lungs")
+
+
+def test_whole_image_config_uses_every_pixel_and_native_size() -> None:
+    gray = synthetic_cxr(3, True)
+    rgb = np.repeat(gray[:, :, None], 3, axis=2)
+    res = compute_features(rgb, None, CXR_CONFIG)
+    assert res.mask_source == "whole" and res.warnings == []
+    names = CXR_CONFIG.feature_names()
+    vals = dict(zip(names, res.values, strict=True))
+    assert np.isfinite(res.values).all()
+    # at 64 px the image is used as is: the mean is the raw mean of every pixel
+    assert vals["grayhist_mean"] == pytest.approx(gray.mean(), abs=1e-9)
+    # a given mask is ignored with region="whole"
+    mask = np.zeros(gray.shape, bool)
+    mask[10:20, 10:20] = True
+    assert np.array_equal(compute_features(rgb, mask, CXR_CONFIG).values, res.values)
+
+
+def test_gray_hist_and_lbp_values() -> None:
+    gray = np.zeros((40, 40), np.uint8)
+    gray[:, 20:] = 200
+    rgb = np.repeat(gray[:, :, None], 3, axis=2)
+    ctx = Context(rgb, np.ones(gray.shape, bool), window=False)
+    fam = GrayHistFamily()
+    v = dict(zip(fam.names(), fam.compute(ctx), strict=True))
+    assert v["grayhist_mean"] == pytest.approx(100.0)
+    assert v["grayhist_std"] == pytest.approx(100.0)
+    assert v["grayhist_entropy"] == pytest.approx(1.0)
+    assert v["grayhist_bin00"] == pytest.approx(0.5) and v["grayhist_bin12"] == pytest.approx(0.5)
+    assert v["grayhist_p50"] == pytest.approx(100.0)
+    lbp = GrayLbpFamily().compute(ctx)
+    # each radius's histogram sums to 1; a flat region is all "every neighbour >= centre" (u08)
+    assert np.allclose(lbp.reshape(4, 10).sum(axis=1), 1.0)
+    assert lbp[8] > 0.8
+
+
+def test_gray_grid_sees_layout_and_asymmetry() -> None:
+    normal = np.repeat(synthetic_cxr(5, False)[:, :, None], 3, axis=2)
+    sick = np.repeat(synthetic_cxr(5, True)[:, :, None], 3, axis=2)
+    fam = GrayGridFamily()
+
+    def grid(rgb):
+        ctx = Context(rgb, np.ones(rgb.shape[:2], bool), window=False)
+        return dict(zip(fam.names(), fam.compute(ctx), strict=True))
+
+    a, b = grid(normal), grid(sick)
+    assert abs(a["graygrid_r2_lr_mean"]) < 0.2  # symmetric lungs
+    assert b["graygrid_r2_lr_mean"] > 0.5  # opacity in the left lower field
+    # z-scored: invariant to exposure (a linear change of grey levels)
+    brighter = np.clip(normal.astype(int) // 2 + 60, 0, 255).astype(np.uint8)
+    c = grid(brighter)
+    assert c["graygrid_r1c1_mean"] == pytest.approx(a["graygrid_r1c1_mean"], abs=0.05)
+
+
+def test_gray_features_same_for_gray_rgb_and_rgba_files(tmp_path: Path) -> None:
+    g = synthetic_cxr(7, True)
+    vals = [
+        extract_file(write_png(tmp_path / f"{m}.png", g, m), None, CXR_CONFIG).values
+        for m in ("L", "RGB", "RGBA")
+    ]
+    assert np.array_equal(vals[0], vals[1]) and np.array_equal(vals[0], vals[2])
+
+
+def test_long_side_rescales_large_images(tmp_path: Path) -> None:
+    big = cv2.resize(synthetic_cxr(8, False), (256, 256), interpolation=cv2.INTER_LINEAR)
+    res = extract_file(write_png(tmp_path / "big.png", big), None, CXR_CONFIG)
+    small = cv2.resize(big, (64, 64), interpolation=cv2.INTER_AREA)
+    direct = compute_features(np.repeat(small[:, :, None], 3, axis=2), None, CXR_CONFIG)
+    assert np.array_equal(res.values, direct.values)
+    assert cxr_config(128).long_side == 128
+
+
+# --------------------------------------------------------------------------------------------
+# multi-label CV, train, score (generated data)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def cxr_table(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
+    root = make_cxr_folder(tmp_path_factory.mktemp("cxr") / "nih", n_patients=30)
+    ds = load_cxr14(root)
+    res = extract_table(ds.table, CXR_CONFIG, jobs=1, cache_dir=False, progress=False)
+    assert not [p for p in res.problems if p.severity == "error"]
+    table = res.table
+    table.attrs["hamfeat"] = {"config": CXR_CONFIG.as_dict(), "dataset": "cxr14"}
+    path = root.parent / "features.parquet"
+    table.to_parquet(path)
+    return path, table
+
+
+def test_patient_splits_never_leak(cxr_table) -> None:
+    _, table = cxr_table
+    y = label_matrix(table["finding_labels"])[ABNORMAL].to_numpy()
+    splits = patient_splits(y, table["patient_id"], seed=0)
+    assert len(splits) == 5
+    seen = np.concatenate([s.test for s in splits])
+    assert sorted(seen.tolist()) == list(range(len(table)))
+    for s in splits:
+        tr = set(table["patient_id"].iloc[s.train])
+        assert not tr & set(table["patient_id"].iloc[s.test])
+    again = patient_splits(y, table["patient_id"], seed=0)
+    assert all(np.array_equal(a.test, b.test) for a, b in zip(splits, again, strict=True))
+
+
+def test_modellable_labels_skip_rare(cxr_table) -> None:
+    _, table = cxr_table
+    labels, skipped = modellable_labels(table, min_images=8)
+    counts = label_matrix(table["finding_labels"]).sum()
+    assert list(labels.columns)[-1] == ABNORMAL
+    for f, n in counts.items():
+        if f != ABNORMAL:
+            assert (f in labels.columns) == (n >= 8)
+            assert (f in skipped) == (n < 8)
+
+
+def test_run_cv_multilabel_report(cxr_table, tmp_path: Path) -> None:
+    path, _ = cxr_table
+    r = run_cv_multilabel(path, tmp_path, models=("lr", "knn"), min_images=8, n_boot=20)
+    assert r["cv"]["patient_leaks"] == 0
+    assert r["labels"][-1] == ABNORMAL
+    assert set(r["skipped_labels"]) == {"Cardiomegaly"}  # 5 images < 8
+    # the generated opacity is easy: abnormal is well separated
+    assert r["results"]["lr"]["abnormal_auc"] > 0.9
+    assert r["target"]["met"] == (r["target"]["value"] >= 0.70)
+    md = (tmp_path / "cv_report.md").read_text()
+    assert "Not modelled (fewer than 8 images): Cardiomegaly (5)" in md
+    assert "patient_id" in md
+    assert json.loads((tmp_path / "cv_report.json").read_text())["best_model"] in ("lr", "knn")
+
+
+def test_multilabel_model_probabilities(cxr_table) -> None:
+    _, table = cxr_table
+    labels, _ = modellable_labels(table, min_images=8)
+    model = make_multilabel_model("ensemble").fit(table, labels.to_numpy())
+    p = model.predict_proba(table)
+    assert p.shape == (len(table), labels.shape[1])
+    assert ((p >= 0) & (p <= 1)).all()
+
+
+@pytest.mark.parametrize("min_images", [8, 25])
+def test_cli_train_and_score_cxr14(cxr_table, tmp_path: Path, capsys, min_images) -> None:
+    path, _ = cxr_table
+    model = tmp_path / "m.skops"
+    if min_images == 25:  # the CLI default: only "abnormal" is modellable here
+        assert main(["train", "--dataset", "cxr14", "--features", str(path), "-o", str(model),
+                     "--model", "lr"]) == 0
+    else:
+        train_multilabel(path, model, model="ensemble", min_images=min_images)
+    loaded = load_model(model)
+    assert loaded.extra["task"] == "multilabel" and loaded.classes[-1] == ABNORMAL
+    assert len(loaded.classes) == (3 if min_images == 8 else 1)
+    folder = tmp_path / "new"
+    for i in range(3):
+        write_png(folder / f"img{i}.png", synthetic_cxr(100 + i, bool(i % 2), 96))
+    (folder / "broken.png").write_bytes(b"not a png")
+    out = tmp_path / "scores.csv"
+    rc = main(["score", str(folder), "--model", str(model), "-o", str(out), "--jobs", "1"])
+    assert rc == 1  # one input failed, the rest scored
+    scores = pd.read_csv(out)
+    assert [f"p_{c}" for c in loaded.classes] == [c for c in scores if c.startswith("p_")]
+    ok = scores[scores["error"].isna()]
+    assert len(ok) == 3 and ok["p_abnormal"].between(0, 1).all()
+    assert scores.loc[scores["image_id"] == "broken", "error"].notna().all()
+    # a HAM10000 request with a cxr14 model is refused in one line
+    rc = main(["score", str(folder), "--model", str(model), "--dataset", "ham10000"])
+    assert rc == 3
+    assert "model is for cxr14" in capsys.readouterr().err
+    rc = main(["score", str(folder), "--model", str(model), "--format", "isic2018"])
+    assert rc == 3
+    assert "needs a HAM10000 model" in capsys.readouterr().err
+
+
+def test_cli_cv_cxr14(cxr_table, tmp_path: Path) -> None:
+    path, _ = cxr_table
+    rc = main(["cv", "--dataset", "cxr14", "--features", str(path), "--models", "knn",
+               "--report-dir", str(tmp_path / "rep")])
+    assert rc == 0
+    r = json.loads((tmp_path / "rep" / "cv_report.json").read_text())
+    assert r["models"] == ["knn"] and r["command"].startswith("hamfeat cv --dataset cxr14")
+    assert r["cv"]["grouped_by"] == "patient_id" and r["cv"]["n_splits"] == 5
+
+
+def test_cli_cv_cxr14_refuses_a_ham_table(tmp_path: Path) -> None:
+    from hamfeat.evaluate import make_synthetic_table
+
+    path = tmp_path / "ham.parquet"
+    make_synthetic_table(30).to_parquet(path)
+    rc = main(["cv", "--dataset", "cxr14", "--features", str(path), "--report-dir",
+               str(tmp_path / "r")])
+    assert rc == 3
+
+
+def test_cli_features_cxr14(tmp_path: Path) -> None:
+    root = make_cxr_folder(tmp_path / "nih", n_patients=3)
+    out = tmp_path / "f.parquet"
+    rc = main(["features", "--dataset", "cxr14", "--data", str(root), "-o", str(out),
+               "--jobs", "1", "--no-cache"])
+    assert rc == 0
+    t = pd.read_parquet(out)
+    assert len(t) == 6 and set(t["mask_source"]) == {"whole"}
+    assert [c for c in t.columns if c.split("_")[0] in GRAY_FAMILY_NAMES] == (
+        CXR_CONFIG.feature_names()
+    )
+    assert not any(c.split("_")[0] in DEFAULT_FAMILIES for c in t.columns)
+
+
+# --------------------------------------------------------------------------------------------
+# the real sample
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample() -> Path:
+    if not (SAMPLE / "labels.csv").is_file():
+        pytest.skip(f"NIH ChestX-ray14 sample not found at {SAMPLE}")
+    return SAMPLE
+
+
+def test_real_sample_adapter(sample: Path) -> None:
+    ds = load_cxr14(sample)
+    assert len(ds) == 1000 and ds.table["patient_id"].nunique() == 264
+    assert not ds.errors
+    labels, skipped = modellable_labels(ds.table)
+    assert skipped == {"Pneumonia": 11, "Hernia": 9}
+    assert labels[ABNORMAL].sum() == 501
+
+
+def test_real_sample_features(sample: Path) -> None:
+    ds = load_cxr14(sample)
+    rgba = [p for p in ds.table["image_path"] if decode_image(Path(p).read_bytes()).shape[2] == 3]
+    assert len(rgba) == 1000  # RGBA files decode to RGB
+    res = extract_table(ds.table.iloc[:40], CXR_CONFIG, jobs=1, cache_dir=False, progress=False)
+    assert len(res.table) == 40 and not res.problems
+    X = res.table[CXR_CONFIG.feature_names()].to_numpy()
+    assert np.isfinite(X).all()

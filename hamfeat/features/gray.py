@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from hamfeat._kernels.glcm import HARALICK_PROPS, glcm, haralick, quantize
 from hamfeat._kernels.lbp import lbp_uniform, masked_code_histogram
 from hamfeat._kernels.stats import masked_histogram_u8, masked_moments, masked_quantiles_u8
 from hamfeat.features.base import Context, Family
+from hamfeat.features.texture import GlcmFamily
 
 __all__ = [
     "GRAY_FAMILIES",
@@ -127,43 +127,19 @@ class GrayHistFamily(Family):
         return np.concatenate([mom, qs, [entropy], h, hn]).astype(np.float64)
 
 
-class GrayGlcmFamily(Family):
+class GrayGlcmFamily(GlcmFamily):
     """Haralick features of the exposure-normalised grey image (:func:`stretched_gray`).
 
     The same masked co-occurrence kernel and summaries as the dermoscopy ``glcm`` family
     (32 levels, distances 1, 2, 4 canonical pixels, 4 angles; mean and range over angles), on
-    the stretched image inside the region.
+    the stretched image inside the region. Names: ``grayglcm_d<d>_<property>_<mean|range>``.
     """
 
     name = "grayglcm"
     description = "grey-level co-occurrence (Haralick) of the exposure-normalised image"
-    levels = 32
-    distances = (1, 2, 4)
-    angles = (0.0, np.pi / 4, np.pi / 2, 3 * np.pi / 4)
 
-    def names(self) -> list[str]:
-        return [
-            f"grayglcm_d{d}_{prop}_{stat}"
-            for d in self.distances
-            for prop in HARALICK_PROPS
-            for stat in ("mean", "range")
-        ]
-
-    def compute(self, ctx: Context) -> np.ndarray:
-        rows, cols = ctx.crop(0)
-        q = quantize(np.ascontiguousarray(stretched_gray(ctx)[rows, cols]), self.levels)
-        counts = glcm(
-            q,
-            np.ascontiguousarray(ctx.mask[rows, cols]),
-            np.array(self.distances, np.int64),
-            np.array(self.angles, np.float64),
-            self.levels,
-            True,
-        )
-        props = haralick(counts)  # (n_props, D, A)
-        mean = props.mean(axis=2)
-        rng = props.max(axis=2) - props.min(axis=2)
-        return np.stack([mean.T, rng.T], axis=2).ravel()
+    def image(self, ctx: Context) -> np.ndarray:
+        return stretched_gray(ctx)
 
 
 class GrayLbpFamily(Family):

@@ -29,15 +29,19 @@ class GlcmFamily(Family):
 
     def names(self) -> list[str]:
         return [
-            f"glcm_d{d}_{prop}_{stat}"
+            f"{self.name}_d{d}_{prop}_{stat}"
             for d in self.distances
             for prop in HARALICK_PROPS
             for stat in ("mean", "range")
         ]
 
+    def image(self, ctx: Context) -> np.ndarray:
+        """The ``uint8`` grey image whose co-occurrences are counted (subclasses change it)."""
+        return ctx.gray
+
     def compute(self, ctx: Context) -> np.ndarray:
         rows, cols = ctx.crop(0)  # every counted pair lies in the lesion's bounding box
-        q = quantize(np.ascontiguousarray(ctx.gray[rows, cols]), self.levels)
+        q = quantize(np.ascontiguousarray(self.image(ctx)[rows, cols]), self.levels)
         counts = glcm(
             q,
             np.ascontiguousarray(ctx.mask[rows, cols]),

@@ -72,6 +72,7 @@ def fingerprint() -> tuple[str, ...]:
     import numba
     import numpy
     import PIL
+    import simplejpeg
 
     import hamfeat
     from hamfeat.features import FEATURES_VERSION
@@ -88,6 +89,7 @@ def fingerprint() -> tuple[str, ...]:
         f"numba {numba.__version__}",
         f"opencv {cv2.__version__}",
         f"pillow {PIL.__version__}",
+        f"simplejpeg {simplejpeg.__version__}",
     )
 
 

@@ -29,30 +29,33 @@ __all__ = [
 _U8_TO_UNIT_F32 = (np.arange(256, dtype=np.float32) / np.float32(255.0)).astype(np.float32)
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _hsv_pixel(r, g, b):
+    """HSV of one pixel (float32 r, g, b in 0..1): OpenCV's float formula, bit for bit."""
+    eps = np.float32(np.finfo(np.float32).eps)  # OpenCV's FLT_EPSILON
+    v = max(max(r, g), b)
+    vmin = min(min(r, g), b)
+    diff = v - vmin
+    s = diff / (abs(v) + eps)
+    k = np.float32(60.0) / (diff + eps)
+    # branch-free selects (the hue sector is data-dependent: branches mispredict)
+    is_r = v == r
+    is_g = v == g
+    num = (g - b) if is_r else ((b - r) if is_g else (r - g))
+    off = (360.0 if g < b else 0.0) if is_r else (120.0 if is_g else 240.0)
+    # OpenCV evaluates num * k + off with a fused multiply-add (one rounding). The
+    # float32 x float32 product is exact in float64; the float64 sum rounded to
+    # float32 reproduces the FMA for every uint8 triplet (checked exhaustively).
+    return np.float32(np.float64(num) * np.float64(k) + off), s, v
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _rgb_to_hsv_core(flat: np.ndarray, unit: np.ndarray, out: np.ndarray) -> None:
     # flat: uint8 (3N,) interleaved RGB; out: float32 (3N,) interleaved HSV.
     n = flat.shape[0] // 3
-    eps = np.float32(np.finfo(np.float32).eps)  # OpenCV's FLT_EPSILON
-    f60 = np.float32(60.0)
     for p in range(n):
-        r = unit[flat[3 * p]]
-        g = unit[flat[3 * p + 1]]
-        b = unit[flat[3 * p + 2]]
-        v = max(max(r, g), b)
-        vmin = min(min(r, g), b)
-        diff = v - vmin
-        s = diff / (abs(v) + eps)
-        k = f60 / (diff + eps)
-        # branch-free selects (the hue sector is data-dependent: branches mispredict)
-        is_r = v == r
-        is_g = v == g
-        num = (g - b) if is_r else ((b - r) if is_g else (r - g))
-        off = (360.0 if g < b else 0.0) if is_r else (120.0 if is_g else 240.0)
-        # OpenCV evaluates num * k + off with a fused multiply-add (one rounding). The
-        # float32 x float32 product is exact in float64; the float64 sum rounded to
-        # float32 reproduces the FMA for every uint8 triplet (checked exhaustively).
-        out[3 * p] = np.float32(np.float64(num) * np.float64(k) + off)
+        h, s, v = _hsv_pixel(unit[flat[3 * p]], unit[flat[3 * p + 1]], unit[flat[3 * p + 2]])
+        out[3 * p] = h
         out[3 * p + 1] = s
         out[3 * p + 2] = v
 
@@ -97,27 +100,12 @@ def _hsv_views_core(
     # _rgb_to_hsv_core, then (same pass) the hue rotation and the uint8 levels, with
     # exactly the float32 operations of rgb_to_hsv + rotate + scale_to_u8.
     n = flat.shape[0] // 3
-    eps = np.float32(np.finfo(np.float32).eps)
-    f60 = np.float32(60.0)
     f360 = np.float32(360.0)
     half = np.float32(0.5)
     s0, s1, s2 = scale[0], scale[1], scale[2]
     o0, o1, o2 = offset[0], offset[1], offset[2]
     for p in range(n):
-        r = unit[flat[3 * p]]
-        g = unit[flat[3 * p + 1]]
-        b = unit[flat[3 * p + 2]]
-        v = max(max(r, g), b)
-        vmin = min(min(r, g), b)
-        diff = v - vmin
-        s = diff / (abs(v) + eps)
-        k = f60 / (diff + eps)
-        # branch-free selects (the hue sector is data-dependent: branches mispredict)
-        is_r = v == r
-        is_g = v == g
-        num = (g - b) if is_r else ((b - r) if is_g else (r - g))
-        off = (360.0 if g < b else 0.0) if is_r else (120.0 if is_g else 240.0)
-        h = np.float32(np.float64(num) * np.float64(k) + off)
+        h, s, v = _hsv_pixel(unit[flat[3 * p]], unit[flat[3 * p + 1]], unit[flat[3 * p + 2]])
         h = h + hue_shift
         h = (h - f360) if h >= f360 else h
         out[3 * p] = h

@@ -10,6 +10,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from hamfeat._kernels.regional import (
+    half_colour_difference,
+    mask_axis_moments,
+    zone_colour_stats,
+)
 from hamfeat.features.base import Context, Family
 
 __all__ = ["BorderFamily", "HeterogeneityFamily", "ZoneFamily"]
@@ -54,41 +59,21 @@ class ZoneFamily(Family):
         out = np.full(len(self.names()), np.nan)
         if ctx.n_lesion < 3:
             return out
-        d = ctx.depth
-        t1, t2 = np.quantile(d[ctx.mask], [1 / 3, 2 / 3])
-        lab = ctx.lab
-        zones = (ctx.mask & (d <= t1), ctx.mask & (d > t1) & (d <= t2), ctx.mask & (d > t2))
-        means = []
-        vals: list[float] = []
-        for z in zones:
-            v = lab[z].astype(np.float64)
-            mu = v.mean(axis=0) if len(v) else np.full(3, np.nan)
-            sd = v.std(axis=0) if len(v) else np.full(3, np.nan)
-            means.append(mu)
-            vals += [x for pair in zip(mu, sd, strict=True) for x in pair]
-        vals += list(means[2] - means[0])
-        vals += _halves(ctx)
-        out[:] = vals
+        out[:21] = zone_colour_stats(ctx.lab, ctx.mask, ctx.depth, 1 / 3, 2 / 3)
+        out[21:] = _halves(ctx)
         return out
 
 
 def _halves(ctx: Context) -> list[float]:
     """Colour difference between the two halves of the lesion cut by each principal axis."""
-    ys, xs = np.nonzero(ctx.mask)
-    x, y = xs - xs.mean(), ys - ys.mean()
-    cov = np.array([[np.mean(x * x), np.mean(x * y)], [np.mean(x * y), np.mean(y * y)]])
+    cx, cy, mxx, mxy, myy = mask_axis_moments(ctx.mask)
+    cov = np.array([[mxx, mxy], [mxy, myy]])
     _, vecs = np.linalg.eigh(cov)  # ascending eigenvalues: column 1 is the major axis
-    lab = ctx.lab[ys, xs].astype(np.float64)
     out: list[float] = []
     for k in (1, 0):
         # the major axis cuts the lesion into halves on either side of it: split by the
         # coordinate along the minor direction, and vice versa
-        side = (x * vecs[0, 1 - k] + y * vecs[1, 1 - k]) > 0
-        if side.all() or not side.any():
-            out += [np.nan] * 4
-            continue
-        diff = lab[side].mean(axis=0) - lab[~side].mean(axis=0)
-        out += [*np.abs(diff), float(np.sqrt((diff**2).sum()))]
+        out += list(half_colour_difference(ctx.lab, ctx.mask, cx, cy, *vecs[:, 1 - k]))
     return out
 
 

@@ -1,0 +1,401 @@
+"""Colour by position in the lesion: zones, halves, blocks, border band (Numba kernels).
+
+The kernels of :mod:`hamfeat.features.regional` (and the masked statistics of
+:mod:`hamfeat.features.structure`). They reproduce the NumPy expressions those families were
+first written with **bit for bit**, so their summation orders are NumPy's:
+
+* a reduction over the first axis of an ``(n, 3)`` array (``x.mean(axis=0)``) or over the
+  pixel axes of blocks adds the values one after another, in raster order;
+* a whole 1-D ``float32`` / ``float64`` array's ``.sum()`` / ``.mean()`` uses NumPy's pairwise
+  summation (:func:`_pairwise_sum`: runs of 8 interleaved accumulators, split in halves above
+  128 elements);
+* ``std`` is the mean, then the sum of squared deviations from it, divided by ``n``, sqrt;
+* ``np.percentile`` / ``np.quantile`` (default ``linear`` method) interpolate between two
+  order statistics exactly as NumPy's ``_lerp`` (:func:`_quantile_linear`).
+
+Sums of integers (pixel coordinates, ``uint8`` levels, counts) are exact in ``float64`` and
+need no particular order.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from hamfeat._kernels._validate import check_array, check_mask
+
+__all__ = [
+    "half_colour_difference",
+    "mask_axis_moments",
+    "zone_colour_stats",
+]
+
+_PW_BLOCK = 128  # NumPy's PW_BLOCKSIZE
+
+
+# --------------------------------------------------------------------------- building blocks
+
+
+@numba.njit(cache=True, nogil=True)
+def _pairwise_leaf(a: np.ndarray, lo: int, n: int, zero: float) -> float:
+    # NumPy's pairwise_sum for n <= 128: plain loop below 8, else 8 interleaved sums
+    if n < 8:
+        res = zero
+        for i in range(lo, lo + n):
+            res += a[i]
+        return res
+    r0 = a[lo]
+    r1 = a[lo + 1]
+    r2 = a[lo + 2]
+    r3 = a[lo + 3]
+    r4 = a[lo + 4]
+    r5 = a[lo + 5]
+    r6 = a[lo + 6]
+    r7 = a[lo + 7]
+    i = 8
+    stop = n - n % 8
+    while i < stop:
+        p = lo + i
+        r0 += a[p]
+        r1 += a[p + 1]
+        r2 += a[p + 2]
+        r3 += a[p + 3]
+        r4 += a[p + 4]
+        r5 += a[p + 5]
+        r6 += a[p + 6]
+        r7 += a[p + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@numba.njit(cache=True, nogil=True)
+def _pairwise_sum(a: np.ndarray, lo: int, n: int, zero: float) -> float:
+    # NumPy's pairwise_sum (numpy/_core/src/umath/loops_utils.h.src) over a[lo:lo + n],
+    # accumulating in the dtype of `a` (float32 arrays sum in float32, as NumPy). Above
+    # 128 elements NumPy recurses on halves (the first one a multiple of 8 long); the same
+    # tree is walked here with an explicit stack (no recursion: cached recursive Numba
+    # functions are fragile).
+    if n <= _PW_BLOCK:
+        return _pairwise_leaf(a, lo, n, zero)
+    st_lo = np.empty(64, np.int64)
+    st_n = np.empty(64, np.int64)
+    st_stage = np.empty(64, np.int64)  # 0: left child next, 1: right child next
+    st_left = np.empty(64, a.dtype)  # the left child's sum once known
+    sp = 1
+    st_lo[0] = lo
+    st_n[0] = n
+    st_stage[0] = 0
+    res = zero
+    while sp > 0:
+        t = sp - 1
+        m = st_n[t]
+        if m <= _PW_BLOCK:
+            v = _pairwise_leaf(a, st_lo[t], m, zero)
+            sp -= 1
+            # hand the value up: a left child starts its sibling, a right child completes
+            # its parent (whose sum is handed up in turn)
+            while True:
+                if sp == 0:
+                    res = v
+                    break
+                p = sp - 1
+                if st_stage[p] == 0:
+                    st_left[p] = v
+                    st_stage[p] = 1
+                    h2 = st_n[p] // 2
+                    h2 -= h2 % 8
+                    st_lo[sp] = st_lo[p] + h2
+                    st_n[sp] = st_n[p] - h2
+                    st_stage[sp] = 0
+                    sp += 1
+                    break
+                v = st_left[p] + v
+                sp -= 1
+        else:
+            h2 = m // 2
+            h2 -= h2 % 8
+            st_lo[sp] = st_lo[t]
+            st_n[sp] = h2
+            st_stage[sp] = 0
+            sp += 1
+    return res
+
+
+@numba.njit(cache=True, nogil=True)
+def _select(a: np.ndarray, n: int, k: int) -> None:
+    # Partially order a[:n] in place so that a[k] is its k-th smallest value, every
+    # a[:k] <= a[k] and every a[k + 1:n] >= a[k] (Hoare partition, median-of-3 pivot).
+    lo = 0
+    hi = n - 1
+    while hi > lo:
+        mid = (lo + hi) // 2
+        if a[mid] < a[lo]:
+            a[mid], a[lo] = a[lo], a[mid]
+        if a[hi] < a[lo]:
+            a[hi], a[lo] = a[lo], a[hi]
+        if a[hi] < a[mid]:
+            a[hi], a[mid] = a[mid], a[hi]
+        pivot = a[mid]
+        i = lo
+        j = hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while a[j] > pivot:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            return
+
+
+@numba.njit(cache=True, nogil=True)
+def _quantile_linear(a: np.ndarray, n: int, q: float) -> float:
+    # np.quantile(a[:n], q) (method "linear"), reordering a[:n]; n >= 1, 0 <= q <= 1.
+    # As NumPy: virtual index (n - 1) q, neighbours' difference in the dtype of `a`, then
+    # a + diff * g below g = 0.5 and b - diff * (1 - g) from 0.5 on, in float64.
+    v = (n - 1) * q
+    if v >= n - 1:
+        top = a[0]
+        for i in range(1, n):
+            if a[i] > top:
+                top = a[i]
+        return np.float64(top)
+    f = np.floor(v)
+    g = v - f
+    k = int(f)
+    _select(a, n, k)
+    lo = a[k]
+    hi = a[k + 1]
+    for i in range(k + 2, n):
+        if a[i] < hi:
+            hi = a[i]
+    diff = hi - lo
+    if g >= 0.5:
+        return np.float64(hi) - np.float64(diff) * (1.0 - g)
+    return np.float64(lo) + np.float64(diff) * g
+
+
+# --------------------------------------------------------------------------- zones
+
+
+@numba.njit(cache=True, nogil=True)
+def _zone_core(
+    lab: np.ndarray, mask: np.ndarray, depth: np.ndarray, q1: float, q2: float, out: np.ndarray
+) -> None:
+    h, w = mask.shape
+    n = 0
+    for y in range(h):
+        for x in range(w):
+            n += mask[y, x]
+    out[:] = np.nan
+    if n == 0:
+        return
+    buf = np.empty(n, depth.dtype)
+    k = 0
+    for y in range(h):
+        for x in range(w):
+            if mask[y, x]:
+                buf[k] = depth[y, x]
+                k += 1
+    t1 = _quantile_linear(buf, n, q1)
+    t2 = _quantile_linear(buf, n, q2)
+    # pass 1: per-zone sums in raster order (NumPy: lab[zone].mean(axis=0))
+    sums = np.zeros((3, 3))
+    counts = np.zeros(3, np.int64)
+    for y in range(h):
+        for x in range(w):
+            if not mask[y, x]:
+                continue
+            d = np.float64(depth[y, x])
+            z = 0 if d <= t1 else (1 if d <= t2 else 2)
+            counts[z] += 1
+            for c in range(3):
+                sums[z, c] += np.float64(lab[y, x, c])
+    means = np.empty((3, 3))
+    for z in range(3):
+        for c in range(3):
+            means[z, c] = sums[z, c] / counts[z] if counts[z] > 0 else np.nan
+    # pass 2: squared deviations from the zone mean, raster order
+    ss = np.zeros((3, 3))
+    for y in range(h):
+        for x in range(w):
+            if not mask[y, x]:
+                continue
+            d = np.float64(depth[y, x])
+            z = 0 if d <= t1 else (1 if d <= t2 else 2)
+            for c in range(3):
+                e = np.float64(lab[y, x, c]) - means[z, c]
+                ss[z, c] += e * e
+    for z in range(3):
+        if counts[z] == 0:
+            continue
+        for c in range(3):
+            out[6 * z + 2 * c] = means[z, c]
+            out[6 * z + 2 * c + 1] = np.sqrt(ss[z, c] / counts[z])
+    for c in range(3):
+        out[18 + c] = means[2, c] - means[0, c]
+
+
+def zone_colour_stats(
+    lab: np.ndarray, mask: np.ndarray, depth: np.ndarray, q1: float = 1 / 3, q2: float = 2 / 3
+) -> np.ndarray:
+    """Lab mean and std in three zones of the lesion split by depth quantiles.
+
+    The zones are the mask pixels with ``depth <= t1`` (rim), ``t1 < depth <= t2`` (mid) and
+    ``depth > t2`` (core), where ``t1, t2 = np.quantile(depth[mask], [q1, q2])``. Equal, bit
+    for bit, to ``lab[zone].astype(np.float64).mean(axis=0)`` and ``.std(axis=0)``.
+
+    Parameters
+    ----------
+    lab : numpy.ndarray
+        ``float32`` ``(H, W, 3)``, C-contiguous.
+    mask : numpy.ndarray
+        ``bool`` ``(H, W)``, C-contiguous.
+    depth : numpy.ndarray
+        ``float32`` ``(H, W)``, C-contiguous: distance of each lesion pixel to the border.
+    q1, q2 : float
+        Quantiles (0..1) of the depth that separate rim / mid and mid / core.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float64`` ``(21,)``: for rim, mid, core in turn and each channel L, a, b: mean, std
+        (18 values), then core mean minus rim mean per channel. NaN for an empty zone (and
+        everything NaN for an empty mask).
+    """
+    check_array(lab, "lab", np.float32, 3, channels=3)
+    check_mask(mask, lab.shape[:2])
+    check_array(depth, "depth", np.float32, 2)
+    check_mask(mask, depth.shape, "mask")
+    if not (0.0 <= q1 <= 1.0 and 0.0 <= q2 <= 1.0):
+        raise ValueError(f"quantiles must be in [0, 1], got {q1}, {q2}")
+    out = np.empty(21)
+    _zone_core(lab, mask, depth, float(q1), float(q2), out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _axis_moments_core(mask: np.ndarray, out: np.ndarray) -> None:
+    h, w = mask.shape
+    n = 0
+    sx = 0
+    sy = 0
+    for y in range(h):
+        for x in range(w):
+            if mask[y, x]:
+                n += 1
+                sx += x
+                sy += y
+    out[:] = np.nan
+    if n == 0:
+        return
+    cx = np.float64(sx) / n  # integer sums: exact, as NumPy's xs.mean()
+    cy = np.float64(sy) / n
+    # NumPy: np.mean(x * x) etc. over the raster-ordered pixels, pairwise summation
+    buf = np.empty((3, n))
+    k = 0
+    for y in range(h):
+        for x in range(w):
+            if mask[y, x]:
+                dx = np.float64(x) - cx
+                dy = np.float64(y) - cy
+                buf[0, k] = dx * dx
+                buf[1, k] = dx * dy
+                buf[2, k] = dy * dy
+                k += 1
+    out[0] = cx
+    out[1] = cy
+    for j in range(3):
+        out[2 + j] = _pairwise_sum(buf[j], 0, n, 0.0) / n
+
+
+def mask_axis_moments(mask: np.ndarray) -> np.ndarray:
+    """Centroid and second central moments of a mask's pixel coordinates.
+
+    With ``ys, xs = np.nonzero(mask)``, ``x = xs - xs.mean()``, ``y = ys - ys.mean()``: equal
+    bit for bit to ``xs.mean(), ys.mean(), np.mean(x * x), np.mean(x * y), np.mean(y * y)``.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray
+        ``bool`` ``(H, W)``, C-contiguous.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float64`` ``(5,)``: ``cx, cy, mxx, mxy, myy`` (x = column, y = row); NaN when empty.
+    """
+    check_array(mask, "mask", np.bool_, 2)
+    out = np.empty(5)
+    _axis_moments_core(mask, out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _halves_core(
+    lab: np.ndarray, mask: np.ndarray, cx: float, cy: float, ux: float, uy: float, out: np.ndarray
+) -> None:
+    h, w = mask.shape
+    sums = np.zeros((2, 3))
+    counts = np.zeros(2, np.int64)
+    for y in range(h):
+        for x in range(w):
+            if not mask[y, x]:
+                continue
+            s = 1 if ((np.float64(x) - cx) * ux + (np.float64(y) - cy) * uy) > 0 else 0
+            counts[s] += 1
+            for c in range(3):
+                sums[s, c] += np.float64(lab[y, x, c])
+    if counts[0] == 0 or counts[1] == 0:
+        out[:] = np.nan
+        return
+    ss = 0.0
+    for c in range(3):
+        d = sums[1, c] / counts[1] - sums[0, c] / counts[0]
+        out[c] = abs(d)
+        ss += d * d
+    out[3] = np.sqrt(ss)
+
+
+def half_colour_difference(
+    lab: np.ndarray, mask: np.ndarray, cx: float, cy: float, ux: float, uy: float
+) -> np.ndarray:
+    """Lab difference between the two halves of a mask on either side of a line.
+
+    A pixel ``(x, y)`` is on the positive side when ``(x - cx) * ux + (y - cy) * uy > 0``.
+    Equal bit for bit to ``d = lab[pos].mean(axis=0) - lab[neg].mean(axis=0)`` (float64 means
+    of the raster-ordered pixels), ``|d|`` and ``sqrt((d ** 2).sum())``.
+
+    Parameters
+    ----------
+    lab : numpy.ndarray
+        ``float32`` ``(H, W, 3)``, C-contiguous.
+    mask : numpy.ndarray
+        ``bool`` ``(H, W)``, C-contiguous.
+    cx, cy : float
+        A point on the line (column, row).
+    ux, uy : float
+        The line's normal.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float64`` ``(4,)``: ``|d|`` per channel and the ΔE*ab ``||d||``; NaN when a side is
+        empty.
+    """
+    check_array(lab, "lab", np.float32, 3, channels=3)
+    check_mask(mask, lab.shape[:2])
+    out = np.empty(4)
+    _halves_core(lab, mask, float(cx), float(cy), float(ux), float(uy), out)
+    return out

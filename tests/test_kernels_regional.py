@@ -1,0 +1,208 @@
+"""hamfeat._kernels.regional against the plain NumPy / OpenCV code the families were written in.
+
+The reference functions below are the families' first implementations (features v3), kept
+here and not in the package. Every kernel must reproduce them **bit for bit** (``==``, NaN
+equal to NaN) on random masks (empty, one pixel, touching the frame, rings, noise) and on real
+images.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import real_pairs
+from hamfeat._kernels import regional as K
+from hamfeat.features import FAMILIES, Context
+from hamfeat.preprocess import shades_of_gray
+
+# ----------------------------------------------------------------------------- references
+
+
+def ref_zone(lab: np.ndarray, mask: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    t1, t2 = np.quantile(depth[mask], [1 / 3, 2 / 3])
+    zones = (mask & (depth <= t1), mask & (depth > t1) & (depth <= t2), mask & (depth > t2))
+    means = []
+    vals: list[float] = []
+    for z in zones:
+        v = lab[z].astype(np.float64)
+        mu = v.mean(axis=0) if len(v) else np.full(3, np.nan)
+        sd = v.std(axis=0) if len(v) else np.full(3, np.nan)
+        means.append(mu)
+        vals += [x for pair in zip(mu, sd, strict=True) for x in pair]
+    vals += list(means[2] - means[0])
+    return np.array(vals)
+
+
+def ref_axis_moments(mask: np.ndarray) -> np.ndarray:
+    ys, xs = np.nonzero(mask)
+    x, y = xs - xs.mean(), ys - ys.mean()
+    return np.array([xs.mean(), ys.mean(), np.mean(x * x), np.mean(x * y), np.mean(y * y)])
+
+
+def ref_halves(lab: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    ys, xs = np.nonzero(mask)
+    x, y = xs - xs.mean(), ys - ys.mean()
+    cov = np.array([[np.mean(x * x), np.mean(x * y)], [np.mean(x * y), np.mean(y * y)]])
+    _, vecs = np.linalg.eigh(cov)
+    v = lab[ys, xs].astype(np.float64)
+    out: list[float] = []
+    for k in (1, 0):
+        side = (x * vecs[0, 1 - k] + y * vecs[1, 1 - k]) > 0
+        if side.all() or not side.any():
+            out += [np.nan] * 4
+            continue
+        diff = v[side].mean(axis=0) - v[~side].mean(axis=0)
+        out += [*np.abs(diff), float(np.sqrt((diff**2).sum()))]
+    return np.array(out)
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def _depth(mask: np.ndarray) -> np.ndarray:
+    return cv2.distanceTransform(mask.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
+
+
+def _random_lab(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
+    lab = np.empty((h, w, 3), np.float32)
+    lab[..., 0] = rng.uniform(0, 100, (h, w))
+    lab[..., 1:] = rng.uniform(-60, 60, (h, w, 2))
+    return lab
+
+
+def _masks(rng: np.random.Generator, h: int = 48, w: int = 64) -> list[np.ndarray]:
+    yy, xx = np.mgrid[:h, :w]
+    out = [np.zeros((h, w), bool)]
+    one = np.zeros((h, w), bool)
+    one[rng.integers(h), rng.integers(w)] = True
+    out.append(one)
+    two = np.zeros((h, w), bool)
+    two[5, 5:7] = True
+    out.append(two)
+    disk = (yy - h / 2) ** 2 + (xx - w / 2) ** 2 <= (min(h, w) / 3) ** 2
+    out.append(disk)
+    out.append(disk & ((yy - h / 2) ** 2 + (xx - w / 2) ** 2 > (min(h, w) / 6) ** 2))  # ring
+    corner = (yy + 3) ** 2 / 900 + (xx + 5) ** 2 / 1600 <= 1  # touches the frame
+    out.append(corner)
+    out.append(np.ones((h, w), bool))  # the whole frame
+    out.append(rng.random((h, w)) < 0.3)  # noise
+    blob = cv2.GaussianBlur(rng.random((h, w)).astype(np.float32), (0, 0), 4)
+    out.append(blob > np.quantile(blob, 0.4))  # ragged, several components
+    return [np.ascontiguousarray(m) for m in out]
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return a.shape == b.shape and bool(np.all((a == b) | (np.isnan(a) & np.isnan(b))))
+
+
+@pytest.fixture(scope="module")
+def real_contexts() -> list[Context]:
+    """Real images as the pipeline sees them (colour constancy, analysis window)."""
+    return [Context(shades_of_gray(rgb), m) for rgb, m in real_pairs(24)]
+
+
+# ----------------------------------------------------------------------------- building blocks
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_pairwise_sum_is_numpys(dtype: type) -> None:
+    rng = np.random.default_rng(0)
+    for n in [*range(0, 300), 1000, 8191, 8193, 20000, 100003]:
+        a = (rng.standard_normal(n) * 10 ** rng.uniform(-3, 3, n)).astype(dtype)
+        assert K._pairwise_sum(a, 0, n, dtype(0)) == a.sum(), n
+        if n > 9:
+            assert K._pairwise_sum(a, 3, n - 3, dtype(0)) == a[3:].sum(), n
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_quantile_linear_is_numpys(dtype: type) -> None:
+    rng = np.random.default_rng(1)
+    qs = [0.0, 0.1, 1 / 3, 0.5, 2 / 3, 0.9, 1.0]
+    for n in [1, 2, 3, 5, 8, 17, 100, 1001]:
+        for kind in ("normal", "ties", "sorted", "reversed"):
+            a = rng.standard_normal(n) * 50
+            if kind == "ties":
+                a = np.round(a / 20) * 1.4
+            elif kind == "sorted":
+                a = np.sort(a)
+            elif kind == "reversed":
+                a = np.sort(a)[::-1].copy()
+            a = a.astype(dtype)
+            for q in qs:
+                buf = a.copy()
+                got = K._quantile_linear(buf, n, q)
+                assert got == np.quantile(a, [q])[0], (n, kind, q)
+                assert np.array_equal(np.sort(buf), np.sort(a))  # a permutation
+
+
+# ----------------------------------------------------------------------------- zones
+
+
+def test_zone_colour_stats_random() -> None:
+    rng = np.random.default_rng(2)
+    for mask in _masks(rng):
+        lab = _random_lab(rng, *mask.shape)
+        depth = _depth(mask)
+        got = K.zone_colour_stats(lab, mask, depth)
+        if not mask.any():
+            assert np.isnan(got).all()
+            continue
+        with np.errstate(invalid="ignore", divide="ignore"):
+            want = ref_zone(lab, mask, depth)
+        assert _same(got, want), (mask.sum(), got - want)
+
+
+def test_axis_moments_and_halves_random() -> None:
+    rng = np.random.default_rng(3)
+    for mask in _masks(rng):
+        if not mask.any():
+            assert np.isnan(K.mask_axis_moments(mask)).all()
+            continue
+        lab = _random_lab(rng, *mask.shape)
+        assert _same(K.mask_axis_moments(mask), ref_axis_moments(mask))
+        cx, cy, mxx, mxy, myy = K.mask_axis_moments(mask)
+        _, vecs = np.linalg.eigh(np.array([[mxx, mxy], [mxy, myy]]))
+        got = np.concatenate(
+            [K.half_colour_difference(lab, mask, cx, cy, *vecs[:, j]) for j in (0, 1)]
+        )
+        assert _same(got, ref_halves(lab, mask)), mask.sum()
+
+
+def test_zone_real_images(real_contexts: list[Context]) -> None:
+    for ctx in real_contexts:
+        assert _same(K.zone_colour_stats(ctx.lab, ctx.mask, ctx.depth),
+                     ref_zone(ctx.lab, ctx.mask, ctx.depth))  # fmt: skip
+        got = FAMILIES["zone"].compute(ctx)[21:]
+        assert _same(got, ref_halves(ctx.lab, ctx.mask))
+
+
+def test_zone_kernel_can_fail() -> None:
+    # the comparison is sharp: moving one pixel between zones changes the result
+    rng = np.random.default_rng(4)
+    mask = _masks(rng)[3]
+    lab = _random_lab(rng, *mask.shape)
+    depth = _depth(mask)
+    want = ref_zone(lab, mask, depth)
+    depth2 = depth.copy()
+    depth2[mask & (depth == depth[mask].max())] += 1e-3  # same zones: identical
+    assert _same(K.zone_colour_stats(lab, mask, depth2), want)
+    lab2 = lab.copy()
+    lab2[np.argwhere(mask)[0][0], np.argwhere(mask)[0][1], 0] += np.float32(1e-3)
+    assert not _same(K.zone_colour_stats(lab2, mask, depth), want)
+
+
+def test_zone_validation() -> None:
+    lab = np.zeros((4, 5, 3), np.float32)
+    mask = np.ones((4, 5), bool)
+    depth = np.zeros((4, 5), np.float32)
+    with pytest.raises(TypeError, match="lab must have dtype float32"):
+        K.zone_colour_stats(lab.astype(np.float64), mask, depth)
+    with pytest.raises(TypeError, match="depth must have dtype float32"):
+        K.zone_colour_stats(lab, mask, depth.astype(np.float64))
+    with pytest.raises(ValueError, match="does not match"):
+        K.zone_colour_stats(lab, mask[:3], depth)
+    with pytest.raises(ValueError, match="quantiles"):
+        K.zone_colour_stats(lab, mask, depth, 1.5, 0.5)

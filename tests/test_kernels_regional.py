@@ -206,3 +206,89 @@ def test_zone_validation() -> None:
         K.zone_colour_stats(lab, mask[:3], depth)
     with pytest.raises(ValueError, match="quantiles"):
         K.zone_colour_stats(lab, mask, depth, 1.5, 0.5)
+
+
+# ----------------------------------------------------------------------------- blocks
+
+
+def ref_hetero(
+    lab: np.ndarray, mask: np.ndarray, offset: tuple[int, int], block: int = 12
+) -> np.ndarray:
+    out = np.full(11, np.nan)
+    r0, c0 = offset
+    dr, dc = (-r0) % block, (-c0) % block
+    m = mask[dr:, dc:]
+    lab = lab[dr:, dc:]
+    h, w = (m.shape[0] // block) * block, (m.shape[1] // block) * block
+    if h == 0 or w == 0:
+        return out
+    mb = m[:h, :w].reshape(h // block, block, w // block, block)
+    fill = mb.mean(axis=(1, 3))
+    sel = fill >= 0.75
+    if sel.sum() < 4:
+        return out
+    lb = lab[:h, :w].astype(np.float64).reshape(h // block, block, w // block, block, 3)
+    wgt = mb[..., None].astype(np.float64)
+    sums = (lb * wgt).sum(axis=(1, 3))[sel]
+    blocks = sums / mb.sum(axis=(1, 3))[sel][:, None]
+    diff = np.sqrt(((blocks[:, None, :] - blocks[None, :, :]) ** 2).sum(axis=-1))
+    pairs = diff[np.triu_indices(len(blocks), k=1)]
+    p90, p10 = np.percentile(blocks, [90, 10], axis=0)
+    vals = [*blocks.std(axis=0), *(p90 - p10), pairs.mean(), np.percentile(pairs, 90)]
+    vals += [float((pairs > t).mean()) for t in (10, 20)]
+    vals.append(np.sqrt(len(blocks)))
+    out[:] = vals
+    return out
+
+
+def _hetero(lab: np.ndarray, mask: np.ndarray, offset: tuple[int, int], block: int = 12):
+    return K.block_colour_heterogeneity(lab, mask, offset, block, 0.75, np.array([10.0, 20.0]))
+
+
+def test_block_heterogeneity_random() -> None:
+    rng = np.random.default_rng(5)
+    n_defined = 0
+    for shape in ((48, 64), (150, 200)):  # the larger one has > 128 pairs of blocks
+        for mask in _masks(rng, *shape):
+            lab = _random_lab(rng, *shape)
+            for offset in ((0, 0), (5, 7), (16, 8), (int(rng.integers(100)), 3)):
+                got = _hetero(lab, mask, offset)
+                want = ref_hetero(lab, mask, offset)
+                assert _same(got, want), (mask.sum(), offset, got - want)
+                n_defined += not np.isnan(want).all()
+    assert n_defined >= 20  # most cases have >= 4 blocks
+    # smooth Lab (blocks close in colour): the thresholds and quantiles see ties and near-ties
+    lab = np.round(_random_lab(rng, 150, 200) / 8) * 8
+    mask = np.ones((150, 200), bool)
+    assert _same(_hetero(lab.astype(np.float32), mask, (0, 0)),
+                 ref_hetero(lab.astype(np.float32), mask, (0, 0)))  # fmt: skip
+
+
+def test_block_heterogeneity_edges() -> None:
+    lab = np.zeros((30, 30, 3), np.float32)
+    mask = np.ones((30, 30), bool)
+    assert np.isnan(_hetero(lab, mask, (0, 0), block=31)).all()  # no block fits
+    got = _hetero(lab[:24, :24].copy(), mask[:24, :24].copy(), (0, 0))  # exactly 4 blocks
+    assert got[-1] == 2.0 and got[6] == 0.0
+    assert np.isnan(_hetero(lab[:24, :23].copy(), mask[:24, :23].copy(), (0, 0))).all()
+    with pytest.raises(ValueError, match="block"):
+        _hetero(lab, mask, (0, 0), block=0)
+    with pytest.raises(TypeError, match="thresholds"):
+        K.block_colour_heterogeneity(lab, mask, (0, 0), 12, 0.75, np.array([10, 20]))
+
+
+def test_block_heterogeneity_real_images(real_contexts: list[Context]) -> None:
+    for ctx in real_contexts:
+        assert _same(FAMILIES["hetero"].compute(ctx), ref_hetero(ctx.lab, ctx.mask, ctx.offset))
+        whole = Context(ctx.rgb, ctx.mask, window=False)
+        want = ref_hetero(whole.lab, whole.mask, (0, 0))
+        assert _same(_hetero(whole.lab, whole.mask, (0, 0)), want)
+
+
+def test_block_heterogeneity_can_fail() -> None:
+    rng = np.random.default_rng(6)
+    lab = _random_lab(rng, 48, 64)
+    mask = np.ones((48, 64), bool)
+    want = ref_hetero(lab, mask, (0, 0))
+    lab[0, 0, 2] += np.float32(0.01)
+    assert not _same(_hetero(lab, mask, (0, 0)), want)

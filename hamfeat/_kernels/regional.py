@@ -25,6 +25,7 @@ import numpy as np
 from hamfeat._kernels._validate import check_array, check_mask
 
 __all__ = [
+    "block_colour_heterogeneity",
     "half_colour_difference",
     "mask_axis_moments",
     "zone_colour_stats",
@@ -398,4 +399,144 @@ def half_colour_difference(
     check_mask(mask, lab.shape[:2])
     out = np.empty(4)
     _halves_core(lab, mask, float(cx), float(cy), float(ux), float(uy), out)
+    return out
+
+
+# --------------------------------------------------------------------------- blocks
+
+
+@numba.njit(cache=True, nogil=True)
+def _blocks_core(
+    lab: np.ndarray,
+    mask: np.ndarray,
+    dr: int,
+    dc: int,
+    block: int,
+    min_fill: float,
+    thresholds: np.ndarray,
+    out: np.ndarray,
+) -> None:
+    h, w = mask.shape
+    out[:] = np.nan
+    nby = max(h - dr, 0) // block
+    nbx = max(w - dc, 0) // block
+    if nby == 0 or nbx == 0:
+        return
+    counts = np.zeros(nby * nbx, np.int64)
+    sums = np.zeros((nby * nbx, 3))
+    # raster order: every block's sums receive its lesion pixels row by row (NumPy's order
+    # for the sum over the pixel axes of the (rows, B, cols, B, 3) view)
+    for by in range(nby):
+        for y in range(dr + by * block, dr + (by + 1) * block):
+            for bx in range(nbx):
+                b = by * nbx + bx
+                for x in range(dc + bx * block, dc + (bx + 1) * block):
+                    if mask[y, x]:
+                        counts[b] += 1
+                        for c in range(3):
+                            sums[b, c] += np.float64(lab[y, x, c])
+    area = block * block
+    n = 0
+    for b in range(nby * nbx):
+        if counts[b] / area >= min_fill:
+            n += 1
+    if n < 4:
+        return
+    blocks = np.empty((n, 3))
+    k = 0
+    for b in range(nby * nbx):
+        if counts[b] / area >= min_fill:
+            for c in range(3):
+                blocks[k, c] = sums[b, c] / counts[b]
+            k += 1
+    # spread of the block means per channel: std (sequential sums) and p90 - p10
+    col = np.empty(n)
+    for c in range(3):
+        s = 0.0
+        for i in range(n):
+            s += blocks[i, c]
+        mean = s / n
+        ss = 0.0
+        for i in range(n):
+            e = blocks[i, c] - mean
+            ss += e * e
+        out[c] = np.sqrt(ss / n)
+        for i in range(n):
+            col[i] = blocks[i, c]
+        p90 = _quantile_linear(col, n, 0.9)
+        p10 = _quantile_linear(col, n, 0.1)
+        out[3 + c] = p90 - p10
+    # ΔE*ab of every pair i < j, in row-major upper-triangle order
+    n_pairs = n * (n - 1) // 2
+    pairs = np.empty(n_pairs)
+    n_over = np.zeros(thresholds.shape[0], np.int64)
+    k = 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            s = 0.0
+            for c in range(3):
+                e = blocks[i, c] - blocks[j, c]
+                s += e * e
+            d = np.sqrt(s)
+            pairs[k] = d
+            for t in range(thresholds.shape[0]):
+                if d > thresholds[t]:
+                    n_over[t] += 1
+            k += 1
+    out[6] = _pairwise_sum(pairs, 0, n_pairs, 0.0) / n_pairs
+    out[7] = _quantile_linear(pairs, n_pairs, 0.9)
+    for t in range(thresholds.shape[0]):
+        out[8 + t] = n_over[t] / n_pairs
+    out[8 + thresholds.shape[0]] = np.sqrt(n)
+
+
+def block_colour_heterogeneity(
+    lab: np.ndarray,
+    mask: np.ndarray,
+    offset: tuple[int, int],
+    block: int,
+    min_fill: float,
+    thresholds: np.ndarray,
+) -> np.ndarray:
+    """Spread of the mean Lab colours of the square blocks that lie mostly in the lesion.
+
+    Blocks of ``block`` x ``block`` px sit on the grid of the whole image (the window's
+    top-left pixel is at ``offset`` in it); a block counts when at least ``min_fill`` of it is
+    lesion and then gives the mean Lab of its lesion pixels. Equal bit for bit to the NumPy
+    expressions ``blocks.std(axis=0)``, ``np.percentile(blocks, [90, 10], axis=0)``,
+    ``pairs.mean()``, ``np.percentile(pairs, 90)`` and ``(pairs > t).mean()`` over the ΔE*ab
+    of all pairs of blocks (upper triangle, row-major).
+
+    Parameters
+    ----------
+    lab : numpy.ndarray
+        ``float32`` ``(H, W, 3)``, C-contiguous.
+    mask : numpy.ndarray
+        ``bool`` ``(H, W)``, C-contiguous.
+    offset : tuple of int
+        Row and column of the window's top-left pixel in the whole image.
+    block : int
+        Block side (px), >= 1.
+    min_fill : float
+        Least fraction of lesion pixels of a block that counts.
+    thresholds : numpy.ndarray
+        ``float64`` ``(T,)`` ΔE*ab thresholds.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float64`` ``(9 + T,)``: std of the block means per channel (3), p90 - p10 per
+        channel (3), mean and p90 of the pairwise ΔE*ab, the fraction of pairs above each
+        threshold (T), and the square root of the number of blocks. All NaN when fewer than
+        4 blocks count.
+    """
+    check_array(lab, "lab", np.float32, 3, channels=3)
+    check_mask(mask, lab.shape[:2])
+    check_array(thresholds, "thresholds", np.float64, 1)
+    if int(block) < 1:
+        raise ValueError(f"block must be >= 1, got {block}")
+    block = int(block)
+    dr, dc = (-int(offset[0])) % block, (-int(offset[1])) % block
+    out = np.empty(9 + thresholds.shape[0])
+    _blocks_core(lab, mask, dr, dc, block, float(min_fill), thresholds, out)
     return out

@@ -11,6 +11,7 @@ import cv2
 import numpy as np
 
 from hamfeat._kernels.regional import (
+    block_colour_heterogeneity,
     half_colour_difference,
     mask_axis_moments,
     zone_colour_stats,
@@ -27,6 +28,7 @@ BLOCK = 12
 BLOCK_MIN_FILL = 0.75
 #: ΔE*ab thresholds for the share of block pairs that differ.
 DELTA_E = (10, 20)
+_DELTA_E = np.array(DELTA_E, np.float64)
 #: Width (px) of the bands inside and outside the border compared by the border family.
 BAND = 6
 #: Number of angular sectors around the centroid for the border's sector variation.
@@ -98,33 +100,10 @@ class HeterogeneityFamily(Family):
         return [*out, "hetero_n_blocks_sqrt"]
 
     def compute(self, ctx: Context) -> np.ndarray:
-        out = np.full(len(self.names()), np.nan)
-        r0, c0 = ctx.offset
         # blocks on the whole image's grid, so the window does not move them
-        dr, dc = (-r0) % BLOCK, (-c0) % BLOCK
-        m = ctx.mask[dr:, dc:]
-        lab = ctx.lab[dr:, dc:]
-        h, w = (m.shape[0] // BLOCK) * BLOCK, (m.shape[1] // BLOCK) * BLOCK
-        if h == 0 or w == 0:
-            return out
-        mb = m[:h, :w].reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK)
-        fill = mb.mean(axis=(1, 3))
-        sel = fill >= BLOCK_MIN_FILL
-        if sel.sum() < 4:
-            return out
-        lb = lab[:h, :w].astype(np.float64).reshape(h // BLOCK, BLOCK, w // BLOCK, BLOCK, 3)
-        wgt = mb[..., None].astype(np.float64)
-        sums = (lb * wgt).sum(axis=(1, 3))[sel]  # (n, 3), lesion pixels of each kept block
-        blocks = sums / mb.sum(axis=(1, 3))[sel][:, None]
-        diff = np.sqrt(((blocks[:, None, :] - blocks[None, :, :]) ** 2).sum(axis=-1))
-        iu = np.triu_indices(len(blocks), k=1)
-        pairs = diff[iu]
-        p90, p10 = np.percentile(blocks, [90, 10], axis=0)
-        vals = [*blocks.std(axis=0), *(p90 - p10), pairs.mean(), np.percentile(pairs, 90)]
-        vals += [float((pairs > t).mean()) for t in DELTA_E]
-        vals.append(np.sqrt(len(blocks)))
-        out[:] = vals
-        return out
+        return block_colour_heterogeneity(
+            ctx.lab, ctx.mask, ctx.offset, BLOCK, BLOCK_MIN_FILL, _DELTA_E
+        )
 
 
 class BorderFamily(Family):

@@ -292,3 +292,104 @@ def test_block_heterogeneity_can_fail() -> None:
     want = ref_hetero(lab, mask, (0, 0))
     lab[0, 0, 2] += np.float32(0.01)
     assert not _same(_hetero(lab, mask, (0, 0)), want)
+
+
+# ----------------------------------------------------------------------------- border
+
+
+def ref_border(lab: np.ndarray, mask: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    out = np.full(7, np.nan)
+    depth = _depth(mask)
+    edge = mask & (depth <= 1.0)
+    if edge.sum() < 8:
+        return out
+    lf = cv2.GaussianBlur(lab[:, :, 0], (0, 0), 1.0, borderType=cv2.BORDER_REFLECT)
+    gx = cv2.Sobel(lf, cv2.CV_32F, 1, 0, borderType=cv2.BORDER_REFLECT)
+    gy = cv2.Sobel(lf, cv2.CV_32F, 0, 1, borderType=cv2.BORDER_REFLECT)
+    g = np.sqrt(gx.astype(np.float64) ** 2 + gy.astype(np.float64) ** 2)
+    v = g[edge]
+    mean = v.mean()
+    ys, xs = np.nonzero(mask)
+    cy, cx = ys.mean(), xs.mean()
+    ey, ex = np.nonzero(edge)
+    sector = ((np.arctan2(ey - cy, ex - cx) + np.pi) / (2 * np.pi) * 8).astype(int)
+    sector = np.minimum(sector, 7)
+    sums = np.bincount(sector, weights=v, minlength=8)
+    counts = np.bincount(sector, minlength=8)
+    sec = sums[counts > 0] / counts[counts > 0]
+    out_dist = cv2.distanceTransform((~mask).view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
+    outside = ~mask & (out_dist <= 6) & skin
+    inside = mask & (depth <= 6)
+    lum = lab[:, :, 0]
+    delta = lum[outside].mean() - lum[inside].mean() if outside.any() else np.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out[:] = [
+            mean,
+            v.std(),
+            v.std() / mean if mean > 0 else np.nan,
+            np.percentile(v, 10),
+            np.percentile(v, 90),
+            sec.std() / sec.mean() if sec.mean() > 0 else np.nan,
+            delta,
+        ]
+    return out
+
+
+def _border(lab: np.ndarray, mask: np.ndarray, skin: np.ndarray) -> np.ndarray:
+    # the family's composition of the two kernels
+    out = np.full(7, np.nan)
+    lf = cv2.GaussianBlur(lab[:, :, 0], (0, 0), 1.0, borderType=cv2.BORDER_REFLECT)
+    gx = cv2.Sobel(lf, cv2.CV_32F, 1, 0, borderType=cv2.BORDER_REFLECT)
+    gy = cv2.Sobel(lf, cv2.CV_32F, 0, 1, borderType=cv2.BORDER_REFLECT)
+    out_dist = cv2.distanceTransform((~mask).view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
+    v, dy, dx, delta = K.border_samples(gx, gy, lab, mask, _depth(mask), out_dist, skin, 1, 6)
+    if len(v) < 8:
+        return out
+    out[:6] = K.border_gradient_stats(v, np.arctan2(dy, dx), 8)
+    out[6] = delta
+    return out
+
+
+def test_border_random() -> None:
+    rng = np.random.default_rng(7)
+    n_defined = 0
+    for shape in ((48, 64), (150, 200)):
+        for mask in _masks(rng, *shape):
+            lab = _random_lab(rng, *shape)
+            for skin in (np.ones(shape, bool), rng.random(shape) < 0.5, np.zeros(shape, bool)):
+                got = _border(lab, mask, skin)
+                want = ref_border(lab, mask, skin)
+                assert _same(got, want), (mask.sum(), got - want)
+                n_defined += not np.isnan(want[0])
+    assert n_defined >= 15
+    # a flat image: zero gradient, so the coefficients of variation are NaN
+    flat = np.full((48, 64, 3), 50, np.float32)
+    mask = _masks(rng)[3]
+    skin = ~mask
+    assert _same(_border(flat, mask, skin), ref_border(flat, mask, skin))
+    assert np.isnan(_border(flat, mask, skin)[[2, 5]]).all()
+
+
+def test_border_real_images(real_contexts: list[Context]) -> None:
+    for ctx in real_contexts:
+        want = ref_border(ctx.lab, ctx.mask, ctx.skin)
+        assert _same(FAMILIES["border"].compute(ctx), want)
+
+
+def test_border_validation_and_can_fail() -> None:
+    v = np.array([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="same non-zero length"):
+        K.border_gradient_stats(v, v[:2].copy(), 8)
+    with pytest.raises(TypeError, match="angle must have dtype float64"):
+        K.border_gradient_stats(v, v.astype(np.float32), 8)
+    z = np.zeros((4, 5), np.float32)
+    m = np.ones((4, 5), bool)
+    with pytest.raises(ValueError, match="out_dist shape"):
+        K.border_samples(z, z, np.zeros((4, 5, 3), np.float32), m, z, z[:3], m, 1, 6)
+    rng = np.random.default_rng(8)
+    mask = _masks(rng)[3]
+    lab = _random_lab(rng, *mask.shape)
+    want = ref_border(lab, mask, ~mask)
+    lab[mask & (_depth(mask) == 1), 0] += 1  # changes the border gradients and delta_l
+    got = _border(lab, mask, ~mask)
+    assert not np.any(got == want)

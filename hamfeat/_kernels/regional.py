@@ -26,6 +26,8 @@ from hamfeat._kernels._validate import check_array, check_mask
 
 __all__ = [
     "block_colour_heterogeneity",
+    "border_gradient_stats",
+    "border_samples",
     "half_colour_difference",
     "mask_axis_moments",
     "zone_colour_stats",
@@ -539,4 +541,205 @@ def block_colour_heterogeneity(
     dr, dc = (-int(offset[0])) % block, (-int(offset[1])) % block
     out = np.empty(9 + thresholds.shape[0])
     _blocks_core(lab, mask, dr, dc, block, float(min_fill), thresholds, out)
+    return out
+
+
+# --------------------------------------------------------------------------- border
+
+
+@numba.njit(cache=True, nogil=True)
+def _border_samples_core(
+    gx: np.ndarray,
+    gy: np.ndarray,
+    lab: np.ndarray,
+    mask: np.ndarray,
+    depth: np.ndarray,
+    out_dist: np.ndarray,
+    skin: np.ndarray,
+    edge_depth: float,
+    band: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    h, w = mask.shape
+    n = 0
+    n_edge = 0
+    sx = 0
+    sy = 0
+    n_in = 0
+    n_out = 0
+    for y in range(h):
+        for x in range(w):
+            if mask[y, x]:
+                n += 1
+                sx += x
+                sy += y
+                n_edge += depth[y, x] <= edge_depth
+                n_in += depth[y, x] <= band
+            elif out_dist[y, x] <= band and skin[y, x]:
+                n_out += 1
+    v = np.empty(n_edge)
+    dy = np.empty(n_edge)
+    dx = np.empty(n_edge)
+    if n_edge == 0:
+        return v, dy, dx, np.nan
+    cx = np.float64(sx) / n  # integer sums: exact, as NumPy's xs.mean()
+    cy = np.float64(sy) / n
+    l_in = np.empty(n_in, np.float32)
+    l_out = np.empty(n_out, np.float32)
+    k = 0
+    k_in = 0
+    k_out = 0
+    for y in range(h):
+        for x in range(w):
+            if mask[y, x]:
+                if depth[y, x] <= edge_depth:
+                    a = np.float64(gx[y, x])
+                    b = np.float64(gy[y, x])
+                    v[k] = np.sqrt(a * a + b * b)
+                    dy[k] = np.float64(y) - cy
+                    dx[k] = np.float64(x) - cx
+                    k += 1
+                if depth[y, x] <= band:
+                    l_in[k_in] = lab[y, x, 0]
+                    k_in += 1
+            elif out_dist[y, x] <= band and skin[y, x]:
+                l_out[k_out] = lab[y, x, 0]
+                k_out += 1
+    if n_out == 0:
+        return v, dy, dx, np.nan
+    # float32 means as NumPy's: float32 pairwise sums, divided in float64, rounded to float32
+    zero = np.float32(0.0)
+    m_out = np.float32(np.float64(_pairwise_sum(l_out, 0, n_out, zero)) / n_out)
+    m_in = np.float32(np.float64(_pairwise_sum(l_in, 0, n_in, zero)) / n_in)
+    return v, dy, dx, np.float64(m_out - m_in)
+
+
+def border_samples(
+    gx: np.ndarray,
+    gy: np.ndarray,
+    lab: np.ndarray,
+    mask: np.ndarray,
+    depth: np.ndarray,
+    out_dist: np.ndarray,
+    skin: np.ndarray,
+    edge_depth: float,
+    band: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Gradient magnitude on the border pixels and the lightness step across the border.
+
+    Border pixels are lesion pixels with ``depth <= edge_depth``, in raster order.
+
+    Parameters
+    ----------
+    gx, gy : numpy.ndarray
+        ``float32`` ``(H, W)`` C-contiguous gradients of L*.
+    lab : numpy.ndarray
+        ``float32`` ``(H, W, 3)`` C-contiguous Lab (only L* is read).
+    mask : numpy.ndarray
+        ``bool`` ``(H, W)`` C-contiguous lesion.
+    depth : numpy.ndarray
+        ``float32`` ``(H, W)``: distance of lesion pixels to the nearest non-lesion pixel.
+    out_dist : numpy.ndarray
+        ``float32`` ``(H, W)``: distance of non-lesion pixels to the nearest lesion pixel.
+    skin : numpy.ndarray
+        ``bool`` ``(H, W)``: pixels allowed in the outer band.
+    edge_depth : float
+        Depth of the border pixels.
+    band : float
+        Width of the bands inside (``mask & depth <= band``) and outside
+        (``~mask & out_dist <= band & skin``) the border.
+
+    Returns
+    -------
+    v : numpy.ndarray
+        ``float64`` ``(E,)``: ``sqrt(gx**2 + gy**2)`` (in float64) at the border pixels.
+    dy, dx : numpy.ndarray
+        ``float64`` ``(E,)``: the border pixels' row and column minus the lesion centroid's.
+    delta : float
+        ``lum[outside].mean() - lum[inside].mean()`` exactly as NumPy computes it on
+        ``float32`` L* (float32 pairwise sums); NaN when there is no border pixel or the outer
+        band is empty.
+    """
+    check_array(lab, "lab", np.float32, 3, channels=3)
+    shape = lab.shape[:2]
+    check_mask(mask, shape)
+    check_mask(skin, shape, "skin")
+    for name, a in (("gx", gx), ("gy", gy), ("depth", depth), ("out_dist", out_dist)):
+        check_array(a, name, np.float32, 2)
+        if a.shape != shape:
+            raise ValueError(f"{name} shape {a.shape} does not match image shape {shape}")
+    return _border_samples_core(
+        gx, gy, lab, mask, depth, out_dist, skin, float(edge_depth), float(band)
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def _border_stats_core(v: np.ndarray, angle: np.ndarray, sectors: int, out: np.ndarray) -> None:
+    n = v.shape[0]
+    mean = _pairwise_sum(v, 0, n, 0.0) / n
+    dev = np.empty(n)
+    for i in range(n):
+        e = v[i] - mean
+        dev[i] = e * e
+    std = np.sqrt(_pairwise_sum(dev, 0, n, 0.0) / n)
+    # mean gradient per angular sector (np.bincount: sequential sums in pixel order)
+    sums = np.zeros(sectors)
+    counts = np.zeros(sectors, np.int64)
+    for i in range(n):
+        s = int((angle[i] + np.pi) / (2 * np.pi) * sectors)
+        s = min(s, sectors - 1)
+        sums[s] += v[i]
+        counts[s] += 1
+    sec = np.empty(sectors)
+    m = 0
+    for s in range(sectors):
+        if counts[s] > 0:
+            sec[m] = sums[s] / counts[s]
+            m += 1
+    sec_mean = _pairwise_sum(sec, 0, m, 0.0) / m
+    for i in range(m):
+        e = sec[i] - sec_mean
+        dev[i] = e * e
+    sec_std = np.sqrt(_pairwise_sum(dev, 0, m, 0.0) / m)
+    out[0] = mean
+    out[1] = std
+    out[2] = std / mean if mean > 0 else np.nan
+    out[5] = sec_std / sec_mean if sec_mean > 0 else np.nan
+    buf = v.copy()
+    out[3] = _quantile_linear(buf, n, 0.1)
+    out[4] = _quantile_linear(buf, n, 0.9)
+
+
+def border_gradient_stats(v: np.ndarray, angle: np.ndarray, sectors: int) -> np.ndarray:
+    """Statistics of the gradient magnitude along the border, overall and per angular sector.
+
+    Equal bit for bit to NumPy's ``v.mean()``, ``v.std()``, ``np.percentile(v, [10, 90])``
+    and the sector means of ``np.bincount``.
+
+    Parameters
+    ----------
+    v : numpy.ndarray
+        ``float64`` ``(E,)`` gradient magnitudes, E >= 1.
+    angle : numpy.ndarray
+        ``float64`` ``(E,)``: each pixel's angle around the centroid, ``np.arctan2(dy, dx)``
+        (computed by the caller with NumPy, whose ``arctan2`` may differ from the C library's
+        in the last bit).
+    sectors : int
+        Number of equal angular sectors, >= 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float64`` ``(6,)``: mean, std, coefficient of variation (NaN unless mean > 0), 10th
+        and 90th percentiles, and the coefficient of variation of the non-empty sectors'
+        mean magnitude (NaN unless their mean > 0).
+    """
+    check_array(v, "v", np.float64, 1)
+    check_array(angle, "angle", np.float64, 1)
+    if angle.shape != v.shape or v.shape[0] == 0:
+        raise ValueError(f"v and angle must have the same non-zero length, got {v.shape}, "
+                         f"{angle.shape}")  # fmt: skip
+    if int(sectors) < 1:
+        raise ValueError(f"sectors must be >= 1, got {sectors}")
+    out = np.empty(6)
+    _border_stats_core(v, angle, int(sectors), out)
     return out

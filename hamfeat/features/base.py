@@ -117,13 +117,20 @@ class Context:
         Falls back to every non-lesion, non-frame pixel of the analysis window when the ring
         has fewer than 20 pixels (a lesion that fills the frame); may be empty.
         """
-        outside = (~self.mask).view(np.uint8)
-        dist = cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_5)
         not_frame = self.hsv[:, :, 2] > FRAME_V_MAX
-        ring = (dist <= SKIN_RING_WIDTH) & ~self.mask & not_frame
+        ring = (self.outside_dist <= SKIN_RING_WIDTH) & ~self.mask & not_frame
         if ring.sum() < 20:
             ring = ~self.mask & not_frame
         return ring
+
+    @cached_property
+    def outside_dist(self) -> np.ndarray:
+        """``float32`` distance (px, L2) from each non-lesion pixel to the nearest lesion pixel.
+
+        0 inside the lesion (OpenCV's 5x5 distance mask, as :attr:`depth`).
+        """
+        outside = (~self.mask).view(np.uint8)
+        return cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_5)
 
     @cached_property
     def depth(self) -> np.ndarray:

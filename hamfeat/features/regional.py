@@ -12,6 +12,8 @@ import numpy as np
 
 from hamfeat._kernels.regional import (
     block_colour_heterogeneity,
+    border_gradient_stats,
+    border_samples,
     half_colour_difference,
     mask_axis_moments,
     zone_colour_stats,
@@ -128,37 +130,16 @@ class BorderFamily(Family):
 
     def compute(self, ctx: Context) -> np.ndarray:
         out = np.full(len(self.names()), np.nan)
-        mask = ctx.mask
-        edge = mask & (ctx.depth <= 1.0)
-        if edge.sum() < 8:
-            return out
-        lf = cv2.GaussianBlur(ctx.lab[:, :, 0], (0, 0), 1.0, borderType=cv2.BORDER_REFLECT)
+        lum = ctx.lab[:, :, 0]
+        lf = cv2.GaussianBlur(lum, (0, 0), 1.0, borderType=cv2.BORDER_REFLECT)
         gx = cv2.Sobel(lf, cv2.CV_32F, 1, 0, borderType=cv2.BORDER_REFLECT)
         gy = cv2.Sobel(lf, cv2.CV_32F, 0, 1, borderType=cv2.BORDER_REFLECT)
-        g = np.sqrt(gx.astype(np.float64) ** 2 + gy.astype(np.float64) ** 2)
-        v = g[edge]
-        mean = v.mean()
-        ys, xs = np.nonzero(mask)
-        cy, cx = ys.mean(), xs.mean()
-        ey, ex = np.nonzero(edge)
-        sector = ((np.arctan2(ey - cy, ex - cx) + np.pi) / (2 * np.pi) * SECTORS).astype(int)
-        sector = np.minimum(sector, SECTORS - 1)
-        sums = np.bincount(sector, weights=v, minlength=SECTORS)
-        counts = np.bincount(sector, minlength=SECTORS)
-        sec = sums[counts > 0] / counts[counts > 0]
-        out_dist = cv2.distanceTransform((~mask).view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
-        outside = ~mask & (out_dist <= BAND) & ctx.skin
-        inside = mask & (ctx.depth <= BAND)
-        lum = ctx.lab[:, :, 0]
-        delta = lum[outside].mean() - lum[inside].mean() if outside.any() else np.nan
-        with np.errstate(divide="ignore", invalid="ignore"):
-            out[:] = [
-                mean,
-                v.std(),
-                v.std() / mean if mean > 0 else np.nan,
-                np.percentile(v, 10),
-                np.percentile(v, 90),
-                sec.std() / sec.mean() if sec.mean() > 0 else np.nan,
-                delta,
-            ]
+        v, dy, dx, delta = border_samples(
+            gx, gy, ctx.lab, ctx.mask, ctx.depth, ctx.outside_dist, ctx.skin, 1.0, BAND
+        )
+        if len(v) < 8:
+            return out
+        # NumPy's arctan2, as the sectors were defined with it (libm's differs in the last bit)
+        out[:6] = border_gradient_stats(v, np.arctan2(dy, dx), SECTORS)
+        out[6] = delta
         return out

@@ -393,3 +393,91 @@ def test_border_validation_and_can_fail() -> None:
     lab[mask & (_depth(mask) == 1), 0] += 1  # changes the border gradients and delta_l
     got = _border(lab, mask, ~mask)
     assert not np.any(got == want)
+
+
+# ----------------------------------------------------------------------------- structure
+
+
+def ref_structure(lab_u8_l: np.ndarray, lab_l: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """StructureFamily's NumPy code (features v3)."""
+    n = int(inner.sum())
+    vals: list[float] = []
+    for op in (cv2.MORPH_BLACKHAT, cv2.MORPH_TOPHAT):
+        for s in (3, 7, 11):
+            k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (s, s))
+            r = cv2.morphologyEx(lab_u8_l, op, k, borderType=cv2.BORDER_REPLICATE)[inner]
+            r = r.astype(np.float64)
+            vals += [r.mean(), r.std()] + [float((r > t).mean()) for t in (5, 12)]
+    for sg in (1.5, 3.0):
+        g = cv2.GaussianBlur(lab_l, (0, 0), sg, borderType=cv2.BORDER_REFLECT)
+        lap = cv2.Laplacian(g, cv2.CV_32F, borderType=cv2.BORDER_REFLECT) * np.float32(sg * sg)
+        v = lap[inner].astype(np.float64)
+        peak = cv2.dilate(lap, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
+        blobs = (lap == peak) & (lap > 2.0) & inner
+        vals += [np.clip(v, 0, None).mean(), np.clip(-v, 0, None).mean(), blobs.sum() / n * 100]
+    return np.array(vals)
+
+
+def test_masked_u8_stats_random() -> None:
+    rng = np.random.default_rng(9)
+    levels = np.array([-1, 0, 5, 12, 254, 255], np.int64)
+    for mask in _masks(rng, 60, 90):
+        values = np.stack(
+            [
+                rng.integers(0, 256, mask.shape),
+                rng.integers(0, 3, mask.shape) * 6,  # few levels: ties at the thresholds
+                np.full(mask.shape, 7),  # constant: std exactly 0
+            ]
+        ).astype(np.uint8)
+        got = K.masked_u8_stats(values, mask, levels)
+        assert got.shape == (3, 8)
+        if not mask.any():
+            assert np.isnan(got).all()
+            continue
+        for j in range(3):
+            r = values[j][mask].astype(np.float64)
+            want = [r.mean(), r.std(), *[(r > t).mean() for t in levels]]
+            assert _same(got[j], want), (j, mask.sum())
+
+
+def test_log_response_stats_random() -> None:
+    rng = np.random.default_rng(10)
+    for mask in _masks(rng, 60, 90):
+        lap = rng.standard_normal((2, *mask.shape)).astype(np.float32) * 4
+        lap[1] = np.round(lap[1])  # plateaus: equal neighbours, ties with the peak
+        peak = np.stack([cv2.dilate(x, np.ones((3, 3), np.uint8)) for x in lap])
+        got = K.log_response_stats(lap, peak, mask, 2.0)
+        if not mask.any():
+            assert np.isnan(got).all()
+            continue
+        for j in range(2):
+            v = lap[j][mask].astype(np.float64)
+            blobs = ((lap[j] == peak[j]) & (lap[j] > 2.0) & mask).sum()
+            want = [np.clip(v, 0, None).mean(), np.clip(-v, 0, None).mean(), blobs]
+            assert _same(got[j], want), (j, mask.sum())
+
+
+def test_structure_real_images(real_contexts: list[Context]) -> None:
+    for ctx in real_contexts:
+        want = ref_structure(
+            np.ascontiguousarray(ctx.lab_u8[:, :, 0]), ctx.lab[:, :, 0], ctx.interior
+        )
+        assert _same(FAMILIES["structure"].compute(ctx), want)
+
+
+def test_structure_kernels_validation_and_can_fail() -> None:
+    values = np.zeros((1, 4, 5), np.uint8)
+    mask = np.ones((4, 5), bool)
+    with pytest.raises(TypeError, match="levels must have dtype int64"):
+        K.masked_u8_stats(values, mask, np.array([5.0]))
+    with pytest.raises(ValueError, match="must be 3-D"):
+        K.masked_u8_stats(values[0], mask, np.array([5]))
+    lap = np.zeros((1, 4, 5), np.float32)
+    with pytest.raises(ValueError, match="peak shape"):
+        K.log_response_stats(lap, lap[:, :3].copy(), mask, 2.0)
+    values[0, 0, 0] = 200
+    got = K.masked_u8_stats(values, mask, np.array([5], np.int64))[0]
+    assert got[0] == 10.0 and got[2] == 0.05
+    r = values[0].astype(np.float64).ravel()
+    r[1] += 1
+    assert got[1] != r.std()

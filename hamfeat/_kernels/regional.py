@@ -29,7 +29,9 @@ __all__ = [
     "border_gradient_stats",
     "border_samples",
     "half_colour_difference",
+    "log_response_stats",
     "mask_axis_moments",
+    "masked_u8_stats",
     "zone_colour_stats",
 ]
 
@@ -742,4 +744,147 @@ def border_gradient_stats(v: np.ndarray, angle: np.ndarray, sectors: int) -> np.
         raise ValueError(f"sectors must be >= 1, got {sectors}")
     out = np.empty(6)
     _border_stats_core(v, angle, int(sectors), out)
+    return out
+
+
+# --------------------------------------------------------------------------- structure
+
+
+@numba.njit(cache=True, nogil=True)
+def _mask_index(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    # flat indices of the True pixels of a flat mask, in raster order (branch-free)
+    idx = np.empty(mask.shape[0] + 1, np.int64)
+    n = 0
+    for p in range(mask.shape[0]):
+        idx[n] = p
+        n += mask[p]
+    return idx, n
+
+
+@numba.njit(cache=True, nogil=True)
+def _u8_stats_core(
+    values: np.ndarray, mask: np.ndarray, levels: np.ndarray, out: np.ndarray
+) -> None:
+    idx, n = _mask_index(mask)
+    if n == 0:
+        out[:, :] = np.nan
+        return
+    dev = np.empty(n)
+    sq = np.empty(256)
+    for j in range(values.shape[0]):
+        v = values[j]
+        counts = np.zeros(256, np.int64)
+        for k in range(n):
+            counts[v[idx[k]]] += 1
+        total = 0
+        for r in range(256):
+            total += r * counts[r]
+        mean = np.float64(total) / n  # a sum of integers: exact in any order
+        for r in range(256):
+            e = np.float64(r) - mean
+            sq[r] = e * e
+        for k in range(n):
+            dev[k] = sq[v[idx[k]]]  # (r - mean) ** 2 in raster order, for the pairwise sum
+        out[j, 0] = mean
+        out[j, 1] = np.sqrt(_pairwise_sum(dev, 0, n, 0.0) / n)
+        for t in range(levels.shape[0]):
+            over = 0
+            for r in range(max(levels[t] + 1, 0), 256):
+                over += counts[r]
+            out[j, 2 + t] = over / n
+
+
+def masked_u8_stats(values: np.ndarray, mask: np.ndarray, levels: np.ndarray) -> np.ndarray:
+    """Mean, std and exceedance fractions of ``uint8`` images inside a mask.
+
+    For each image ``values[j]``: equal bit for bit to ``r = values[j][mask].astype(np.float64)``;
+    ``r.mean()``, ``r.std()`` and ``(r > t).mean()`` for each level ``t``.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        ``uint8`` ``(K, H, W)``, C-contiguous: K images (e.g. filter responses) on one grid.
+    mask : numpy.ndarray
+        ``bool`` ``(H, W)``, C-contiguous.
+    levels : numpy.ndarray
+        ``int64`` ``(T,)`` thresholds.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float64`` ``(K, 2 + T)``: mean, std, then the fraction of mask pixels above each
+        level; NaN for an empty mask.
+    """
+    check_array(values, "values", np.uint8, 3)
+    check_mask(mask, values.shape[1:])
+    check_array(levels, "levels", np.int64, 1)
+    k, h, w = values.shape
+    out = np.empty((k, 2 + levels.shape[0]))
+    _u8_stats_core(values.reshape(k, h * w), mask.reshape(h * w), levels, out)
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _log_stats_core(
+    lap: np.ndarray, peak: np.ndarray, mask: np.ndarray, blob_min: float, out: np.ndarray
+) -> None:
+    idx, n = _mask_index(mask)
+    if n == 0:
+        out[:, :] = np.nan
+        return
+    pos = np.empty(n)
+    neg = np.empty(n)
+    for j in range(lap.shape[0]):
+        lj = lap[j]
+        pj = peak[j]
+        blobs = 0
+        for k in range(n):
+            p = idx[k]
+            v = lj[p]
+            d = np.float64(v)
+            pos[k] = d if d >= 0.0 else 0.0  # np.clip(v, 0, None)
+            d = -d
+            neg[k] = d if d >= 0.0 else 0.0
+            blobs += (v == pj[p]) & (v > blob_min)
+        out[j, 0] = _pairwise_sum(pos, 0, n, 0.0) / n
+        out[j, 1] = _pairwise_sum(neg, 0, n, 0.0) / n
+        out[j, 2] = blobs
+
+
+def log_response_stats(
+    lap: np.ndarray, peak: np.ndarray, mask: np.ndarray, blob_min: float
+) -> np.ndarray:
+    """Positive and negative energy of filter responses inside a mask, and their peaks.
+
+    For each response ``lap[j]``, with ``v = lap[j][mask].astype(np.float64)``: equal bit for
+    bit to ``np.clip(v, 0, None).mean()``, ``np.clip(-v, 0, None).mean()`` and
+    ``((lap[j] == peak[j]) & (lap[j] > blob_min) & mask).sum()``.
+
+    Parameters
+    ----------
+    lap : numpy.ndarray
+        ``float32`` ``(K, H, W)``, C-contiguous responses.
+    peak : numpy.ndarray
+        ``float32`` ``(K, H, W)``, C-contiguous: each response's local maximum (a dilation).
+    mask : numpy.ndarray
+        ``bool`` ``(H, W)``, C-contiguous.
+    blob_min : float
+        Least response of a counted peak.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float64`` ``(K, 3)``: positive-part mean, negative-part mean, number of peaks; NaN
+        for an empty mask.
+    """
+    check_array(lap, "lap", np.float32, 3)
+    check_array(peak, "peak", np.float32, 3)
+    if peak.shape != lap.shape:
+        raise ValueError(f"peak shape {peak.shape} does not match lap shape {lap.shape}")
+    check_mask(mask, lap.shape[1:])
+    k, h, w = lap.shape
+    out = np.empty((k, 3))
+    _log_stats_core(
+        lap.reshape(k, h * w), peak.reshape(k, h * w), mask.reshape(h * w), float(blob_min), out
+    )
     return out

@@ -13,6 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from hamfeat._kernels.regional import log_response_stats, masked_u8_stats
 from hamfeat.features.base import Context, Family
 
 __all__ = ["StructureFamily"]
@@ -25,6 +26,8 @@ MORPH_LEVELS = (5, 12)
 LOG_SIGMAS = (1.5, 3.0)
 #: A dark blob is a local maximum (3x3) of the scale-normalised LoG above this value.
 BLOB_MIN = 2.0
+_LEVELS = np.array(MORPH_LEVELS, np.int64)
+_PEAK_KERNEL = np.ones((3, 3), np.uint8)
 
 
 def _sigma_name(s: float) -> str:
@@ -69,20 +72,23 @@ class StructureFamily(Family):
         if n == 0:
             return out
         lum = np.ascontiguousarray(ctx.lab_u8[:, :, 0])  # L* x 2.55, uint8
-        vals: list[float] = []
-        for op in (cv2.MORPH_BLACKHAT, cv2.MORPH_TOPHAT):
-            for s in MORPH_SIZES:
-                k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (s, s))
-                r = cv2.morphologyEx(lum, op, k, borderType=cv2.BORDER_REPLICATE)[inner]
-                r = r.astype(np.float64)
-                vals += [r.mean(), r.std()] + [float((r > t).mean()) for t in MORPH_LEVELS]
+        h, w = inner.shape
+        resp = np.empty((2 * len(MORPH_SIZES), h, w), np.uint8)
+        for i, (op, s) in enumerate(
+            (op, s) for op in (cv2.MORPH_BLACKHAT, cv2.MORPH_TOPHAT) for s in MORPH_SIZES
+        ):
+            k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (s, s))
+            cv2.morphologyEx(lum, op, k, dst=resp[i], borderType=cv2.BORDER_REPLICATE)
+        vals: list[float] = list(masked_u8_stats(resp, inner, _LEVELS).ravel())
         lf = ctx.lab[:, :, 0]
-        for sg in LOG_SIGMAS:
+        lap = np.empty((len(LOG_SIGMAS), h, w), np.float32)
+        peak = np.empty_like(lap)
+        for i, sg in enumerate(LOG_SIGMAS):
             g = cv2.GaussianBlur(lf, (0, 0), sg, borderType=cv2.BORDER_REFLECT)
-            lap = cv2.Laplacian(g, cv2.CV_32F, borderType=cv2.BORDER_REFLECT) * np.float32(sg * sg)
-            v = lap[inner].astype(np.float64)
-            peak = cv2.dilate(lap, np.ones((3, 3), np.uint8), borderType=cv2.BORDER_REPLICATE)
-            blobs = (lap == peak) & (lap > BLOB_MIN) & inner
-            vals += [np.clip(v, 0, None).mean(), np.clip(-v, 0, None).mean(), blobs.sum() / n * 100]
+            cv2.Laplacian(g, cv2.CV_32F, dst=lap[i], borderType=cv2.BORDER_REFLECT)
+            lap[i] *= np.float32(sg * sg)
+            cv2.dilate(lap[i], _PEAK_KERNEL, dst=peak[i], borderType=cv2.BORDER_REPLICATE)
+        for dark, bright, n_blobs in log_response_stats(lap, peak, inner, BLOB_MIN):
+            vals += [dark, bright, n_blobs / n * 100]
         out[:] = vals
         return out

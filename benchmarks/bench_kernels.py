@@ -22,6 +22,16 @@ from _common import steady_allocator
 from hamfeat._kernels.color import hsv_views, lab_views, rgb_to_gray, rgb_to_hsv, rgb_to_lab
 from hamfeat._kernels.glcm import glcm, haralick, quantize
 from hamfeat._kernels.lbp import lbp_uniform, masked_code_histogram, masked_lbp_histogram
+from hamfeat._kernels.regional import (
+    block_colour_heterogeneity,
+    border_gradient_stats,
+    border_samples,
+    half_colour_difference,
+    log_response_stats,
+    mask_axis_moments,
+    masked_u8_stats,
+    zone_colour_stats,
+)
 from hamfeat._kernels.shape import principal_axis_asymmetry
 from hamfeat._kernels.stats import (
     masked_histogram,
@@ -115,7 +125,112 @@ def cases(rgb: np.ndarray, m: np.ndarray):
          lambda: _lab_steps_ref(rgb)),
         ("principal_axis_asymmetry", lambda: principal_axis_asymmetry(m), "cv2 warpAffine x2",
          lambda: _warp_ref(m8)),
+        *_regional_cases(lab, m),
     ]
+
+
+def _regional_cases(lab: np.ndarray, m: np.ndarray) -> list:
+    """The regional / structure kernels against the NumPy code they replaced (features v3)."""
+    depth = cv2.distanceTransform(m.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
+    out_dist = cv2.distanceTransform((~m).view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
+    skin = ~m & (out_dist <= 15)
+    lf = cv2.GaussianBlur(lab[:, :, 0], (0, 0), 1.0, borderType=cv2.BORDER_REFLECT)
+    gx = cv2.Sobel(lf, cv2.CV_32F, 1, 0, borderType=cv2.BORDER_REFLECT)
+    gy = cv2.Sobel(lf, cv2.CV_32F, 0, 1, borderType=cv2.BORDER_REFLECT)
+    lum8 = np.clip(np.floor(lab[:, :, 0] * 2.55 + 0.5), 0, 255).astype(np.uint8)
+    resp = np.stack(
+        [
+            cv2.morphologyEx(lum8, op, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (s, s)))
+            for op in (cv2.MORPH_BLACKHAT, cv2.MORPH_TOPHAT)
+            for s in (3, 7, 11)
+        ]
+    )
+    lap = np.stack([cv2.Laplacian(cv2.GaussianBlur(lab[:, :, 0], (0, 0), s), cv2.CV_32F)
+                    for s in (1.5, 3.0)])  # fmt: skip
+    peak = np.stack([cv2.dilate(x, np.ones((3, 3), np.uint8)) for x in lap])
+    levels = np.array([5, 12], np.int64)
+    thr = np.array([10.0, 20.0])
+
+    def halves() -> list:
+        cx, cy, mxx, mxy, myy = mask_axis_moments(m)
+        _, vecs = np.linalg.eigh(np.array([[mxx, mxy], [mxy, myy]]))
+        return [half_colour_difference(lab, m, cx, cy, *vecs[:, j]) for j in (0, 1)]
+
+    def border() -> np.ndarray:
+        v, dy, dx, _ = border_samples(gx, gy, lab, m, depth, out_dist, skin, 1.0, 6.0)
+        return border_gradient_stats(v, np.arctan2(dy, dx), 8)
+
+    return [
+        ("zone_colour_stats", lambda: zone_colour_stats(lab, m, depth), "numpy",
+         lambda: _zone_ref(lab, m, depth)),
+        ("axis moments + halves x2", halves, "numpy", lambda: _halves_ref(lab, m)),
+        ("block_colour_heterogeneity",
+         lambda: block_colour_heterogeneity(lab, m, (0, 0), 12, 0.75, thr), "numpy",
+         lambda: _hetero_ref(lab, m)),
+        ("border_samples + stats", border, "numpy",
+         lambda: _border_ref(gx, gy, lab, m, depth, out_dist, skin)),
+        ("masked_u8_stats(6 maps)", lambda: masked_u8_stats(resp, m, levels), "numpy",
+         lambda: [(lambda r: [r.mean(), r.std(), (r > 5).mean(), (r > 12).mean()])(
+             x[m].astype(np.float64)) for x in resp]),
+        ("log_response_stats(2 maps)", lambda: log_response_stats(lap, peak, m, 2.0), "numpy",
+         lambda: [(lambda v, x, p: [np.clip(v, 0, None).mean(), np.clip(-v, 0, None).mean(),
+                                    ((x == p) & (x > 2.0) & m).sum()])(
+             x[m].astype(np.float64), x, p) for x, p in zip(lap, peak, strict=True)]),
+    ]  # fmt: skip
+
+
+def _zone_ref(lab: np.ndarray, m: np.ndarray, d: np.ndarray) -> list:
+    t1, t2 = np.quantile(d[m], [1 / 3, 2 / 3])
+    out = []
+    for z in (m & (d <= t1), m & (d > t1) & (d <= t2), m & (d > t2)):
+        v = lab[z].astype(np.float64)
+        out += [v.mean(axis=0), v.std(axis=0)]
+    return out
+
+
+def _halves_ref(lab: np.ndarray, m: np.ndarray) -> list:
+    ys, xs = np.nonzero(m)
+    x, y = xs - xs.mean(), ys - ys.mean()
+    cov = np.array([[np.mean(x * x), np.mean(x * y)], [np.mean(x * y), np.mean(y * y)]])
+    _, vecs = np.linalg.eigh(cov)
+    v = lab[ys, xs].astype(np.float64)
+    out = []
+    for k in (1, 0):
+        side = (x * vecs[0, 1 - k] + y * vecs[1, 1 - k]) > 0
+        diff = v[side].mean(axis=0) - v[~side].mean(axis=0)
+        out += [*np.abs(diff), float(np.sqrt((diff**2).sum()))]
+    return out
+
+
+def _hetero_ref(lab: np.ndarray, m: np.ndarray, b: int = 12) -> list:
+    h, w = (m.shape[0] // b) * b, (m.shape[1] // b) * b
+    mb = m[:h, :w].reshape(h // b, b, w // b, b)
+    sel = mb.mean(axis=(1, 3)) >= 0.75
+    lb = lab[:h, :w].astype(np.float64).reshape(h // b, b, w // b, b, 3)
+    sums = (lb * mb[..., None].astype(np.float64)).sum(axis=(1, 3))[sel]
+    blocks = sums / mb.sum(axis=(1, 3))[sel][:, None]
+    diff = np.sqrt(((blocks[:, None, :] - blocks[None, :, :]) ** 2).sum(axis=-1))
+    pairs = diff[np.triu_indices(len(blocks), k=1)]
+    p90, p10 = np.percentile(blocks, [90, 10], axis=0)
+    return [blocks.std(axis=0), p90 - p10, pairs.mean(), np.percentile(pairs, 90),
+            [(pairs > t).mean() for t in (10, 20)]]  # fmt: skip
+
+
+def _border_ref(gx, gy, lab, m, depth, out_dist, skin) -> list:
+    edge = m & (depth <= 1.0)
+    g = np.sqrt(gx.astype(np.float64) ** 2 + gy.astype(np.float64) ** 2)
+    v = g[edge]
+    ys, xs = np.nonzero(m)
+    ey, ex = np.nonzero(edge)
+    sector = ((np.arctan2(ey - ys.mean(), ex - xs.mean()) + np.pi) / (2 * np.pi) * 8).astype(int)
+    sector = np.minimum(sector, 7)
+    sums = np.bincount(sector, weights=v, minlength=8)
+    counts = np.bincount(sector, minlength=8)
+    sec = sums[counts > 0] / counts[counts > 0]
+    lum = lab[:, :, 0]
+    delta = lum[~m & (out_dist <= 6) & skin].mean() - lum[m & (depth <= 6)].mean()
+    return [v.mean(), v.std(), np.percentile(v, 10), np.percentile(v, 90),
+            sec.std() / sec.mean(), delta]  # fmt: skip
 
 
 HSV_S = np.float32([255.0 / 360.0, 255.0, 255.0])

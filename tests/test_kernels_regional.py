@@ -481,3 +481,18 @@ def test_structure_kernels_validation_and_can_fail() -> None:
     r = values[0].astype(np.float64).ravel()
     r[1] += 1
     assert got[1] != r.std()
+
+
+def test_structure_family_random_masks() -> None:
+    # the morphology runs on the interior's box: masks touching the frame, rings, noise and
+    # one pixel must give the whole-window values
+    rng = np.random.default_rng(11)
+    for mask in _masks(rng, 80, 110)[1:]:
+        rgb = rng.integers(0, 256, (80, 110, 3)).astype(np.uint8)
+        rgb = cv2.GaussianBlur(rgb, (0, 0), 1.5)
+        for window in (False, True):
+            ctx = Context(rgb, mask, window=window)
+            want = ref_structure(
+                np.ascontiguousarray(ctx.lab_u8[:, :, 0]), ctx.lab[:, :, 0], ctx.interior
+            )
+            assert _same(FAMILIES["structure"].compute(ctx), want), (mask.sum(), window)

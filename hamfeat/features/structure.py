@@ -71,17 +71,27 @@ class StructureFamily(Family):
         out = np.full(len(self.names()), np.nan)
         if n == 0:
             return out
-        lum = np.ascontiguousarray(ctx.lab_u8[:, :, 0])  # L* x 2.55, uint8
+        # The morphology runs on the interior's bounding box grown by the reach of a closing /
+        # opening (twice the largest element's radius): every interior pixel's response reads
+        # only pixels inside it (or the window's own replicated edge where they coincide), so
+        # the values equal the whole window's, on less area. Integer arithmetic: no rounding.
+        rows = np.flatnonzero(inner.any(axis=1))
+        cols = np.flatnonzero(inner.any(axis=0))
         h, w = inner.shape
-        resp = np.empty((2 * len(MORPH_SIZES), h, w), np.uint8)
+        reach = 2 * (max(MORPH_SIZES) // 2)
+        r0, r1 = max(0, rows[0] - reach), min(h, rows[-1] + 1 + reach)
+        c0, c1 = max(0, cols[0] - reach), min(w, cols[-1] + 1 + reach)
+        lum = np.ascontiguousarray(ctx.lab_u8[r0:r1, c0:c1, 0])  # L* x 2.55, uint8
+        inner_box = np.ascontiguousarray(inner[r0:r1, c0:c1])
+        resp = np.empty((2 * len(MORPH_SIZES), r1 - r0, c1 - c0), np.uint8)
         for i, (op, s) in enumerate(
             (op, s) for op in (cv2.MORPH_BLACKHAT, cv2.MORPH_TOPHAT) for s in MORPH_SIZES
         ):
             k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (s, s))
             cv2.morphologyEx(lum, op, k, dst=resp[i], borderType=cv2.BORDER_REPLICATE)
-        vals: list[float] = list(masked_u8_stats(resp, inner, _LEVELS).ravel())
+        vals: list[float] = list(masked_u8_stats(resp, inner_box, _LEVELS).ravel())
         lf = ctx.lab[:, :, 0]
-        lap = np.empty((len(LOG_SIGMAS), h, w), np.float32)
+        lap = np.empty((len(LOG_SIGMAS), h, w), np.float32)  # the whole window (float filters)
         peak = np.empty_like(lap)
         for i, sg in enumerate(LOG_SIGMAS):
             g = cv2.GaussianBlur(lf, (0, 0), sg, borderType=cv2.BORDER_REFLECT)

@@ -15,5 +15,6 @@ Rules for every module in this package:
   (named ``_..._core`` or ``_..._nb``).  Dtype contracts are documented in each
   docstring and are strict: no silent conversions.
 
-Modules: :mod:`.color`, :mod:`.stats`, :mod:`.glcm`, :mod:`.lbp`, :mod:`.shape`.
+Modules: :mod:`.color`, :mod:`.stats`, :mod:`.glcm`, :mod:`.lbp`, :mod:`.shape`,
+:mod:`.regional`.
 """

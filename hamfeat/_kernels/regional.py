@@ -869,7 +869,9 @@ def log_response_stats(
     mask : numpy.ndarray
         ``bool`` ``(H, W)``, C-contiguous.
     blob_min : float
-        Least response of a counted peak.
+        Least response of a counted peak (compared in float64; NumPy compares a float32 array
+        with a Python float in float32: the same whenever ``blob_min`` is a float32 value,
+        as 2.0 is).
 
     Returns
     -------

@@ -51,6 +51,9 @@ cv: $(STAMP)
 	    --report-dir benchmarks/reports
 	$(PY) -m hamfeat cv --features $(OUT)/features_auto.parquet --no-ablations \
 	    --report-dir benchmarks/reports/auto_masks
+	$(if $(wildcard $(OUT)/features_nocc.parquet),$(PY) -m hamfeat cv \
+	    --features $(OUT)/features_nocc.parquet --no-ablations \
+	    --models hgb,svm,lr,mlp,ensemble --report-dir benchmarks/reports/no_color_constancy,)
 
 # NIH ChestX-ray14 (grayscale, multi-label, patient-grouped): see README "Chest X-rays".
 features-cxr14: $(STAMP)

@@ -218,9 +218,14 @@ def _cmd_score(args: argparse.Namespace) -> int:
     else:
         table.to_csv(sys.stdout, index=False, float_format=SCORE_FLOAT_FORMAT)
     n = len(result.images())
+    n_warn = sum(p.severity != "error" for p in result.problems)
+    left_out = n - result.n_failed - len(table) if args.format == "isic2018" else 0
+    warn_note = ("" if args.verbose else ", -v lists them") if n_warn else ""
     print(
         f"hamfeat score: {n - result.n_failed} of {n} images scored"
-        + (f" -> {args.output}" if args.output else ""),
+        + (f" -> {args.output}" if args.output else "")
+        + (f"; {left_out} repeated image_id(s) left out of the isic2018 file" if left_out else "")
+        + (f"; {n_warn} warning(s){warn_note}" if n_warn else ""),
         file=sys.stderr,
     )
     if result.n_failed == n:

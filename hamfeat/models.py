@@ -45,6 +45,7 @@ from hamfeat.features import GRAY_FAMILY_NAMES as _GRAY
 __all__ = [
     "DEFAULT_ALPHA",
     "FAMILY_NAMES",
+    "MLP_SEEDS",
     "MODEL_NAMES",
     "SEED_FEATURE_PATTERN",
     "FeatureSelector",
@@ -65,7 +66,7 @@ FAMILY_NAMES: tuple[str, ...] = tuple(DEFAULT_FAMILIES)
 #: part of the ``families=None`` default above.
 GRAY_FAMILY_NAMES: tuple[str, ...] = tuple(_GRAY)
 #: Model names understood by :func:`make_model`.
-MODEL_NAMES: tuple[str, ...] = ("knn", "svm", "rf", "hgb", "lr", "ensemble", "knn_seed")
+MODEL_NAMES: tuple[str, ...] = ("knn", "svm", "rf", "hgb", "lr", "mlp", "ensemble", "knn_seed")
 #: Simple colour features of the published KNN baseline: RGB/HSV means, spreads, HSV histograms.
 SEED_FEATURE_PATTERN = r"^color_(rgb|hsv)_[a-z]+_(mean|std|hist\d+)$"
 #: Metadata columns usable by the ``metadata=True`` variant (always reported apart).
@@ -74,7 +75,9 @@ METADATA_CATEGORICAL: tuple[str, ...] = ("sex", "localization")
 #: Default exponent of the decision rule ``argmax p / prior**alpha`` for :func:`make_model`.
 DEFAULT_ALPHA = 0.5
 #: Members of the default ensemble (soft voting: mean of their probabilities).
-ENSEMBLE_MEMBERS: tuple[str, ...] = ("hgb", "svm", "lr")
+ENSEMBLE_MEMBERS: tuple[str, ...] = ("hgb", "svm", "lr", "mlp")
+#: Networks (random initialisations) averaged by the ``mlp`` model.
+MLP_SEEDS = 5
 
 MODEL_FORMAT = "hamfeat-model"
 MODEL_FORMAT_VERSION = 1
@@ -449,7 +452,10 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "rf": {"class_weight": "balanced_subsample", "resample": None, "scaler": None},
     "hgb": {"class_weight": None, "resample": None, "scaler": None},
     "lr": {"class_weight": "balanced", "resample": None, "scaler": "quantile"},
+    "mlp": {"class_weight": None, "resample": None, "scaler": "quantile"},
 }
+#: Models that cannot weight classes (``class_weight`` must be None; use ``resample``/``alpha``).
+_NO_CLASS_WEIGHT: tuple[str, ...] = ("knn", "knn_seed", "mlp")
 
 
 def _scaler(kind: str | None):
@@ -544,6 +550,26 @@ def _core(
         kw = {"C": 0.03, "max_iter": 2000, "class_weight": class_weight}
         kw.update(params)
         return LogisticRegression(**kw)
+    if name == "mlp":
+        from sklearn.ensemble import VotingClassifier
+        from sklearn.neural_network import MLPClassifier
+
+        n_seeds = int(params.pop("n_seeds", MLP_SEEDS))
+        kw = {
+            "hidden_layer_sizes": (256,),
+            "alpha": 1e-2,
+            "early_stopping": True,
+            "max_iter": 300,
+        }
+        kw.update(params)
+        if n_seeds == 1:
+            return MLPClassifier(random_state=random_state, **kw)
+        # one network's probabilities depend a lot on its initialisation: average several
+        nets = [
+            (f"seed{i}", MLPClassifier(random_state=random_state + i, **kw))
+            for i in range(n_seeds)
+        ]
+        return VotingClassifier(nets, voting="soft")
     raise ValueError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES)}")
 
 
@@ -562,8 +588,8 @@ def _member(
     cw = d["class_weight"] if class_weight == "default" else class_weight
     rs = d["resample"] if resample == "default" else resample
     sc = d["scaler"] if scaler == "default" else scaler
-    if name in ("knn", "knn_seed") and cw is not None:
-        raise ValueError(f"{name}: KNN has no class weights; use resample= or alpha= instead")
+    if name in _NO_CLASS_WEIGHT and cw is not None:
+        raise ValueError(f"{name}: no class weights; use resample= or alpha= instead")
     clf = _core(
         name, random_state=random_state, class_weight=cw, n_jobs=n_jobs, params=dict(params or {})
     )
@@ -603,13 +629,17 @@ def make_model(
 
     Parameters
     ----------
-    name : {"knn", "svm", "rf", "hgb", "ensemble", "knn_seed", "lr"}
+    name : {"knn", "svm", "rf", "hgb", "lr", "mlp", "ensemble", "knn_seed"}
         ``knn``: distance-weighted 15-NN on all selected features, standard-scaled;
         ``svm``: RBF SVC with sigmoid-calibrated probabilities (3-fold, on the training data);
         ``rf``: random forest; ``hgb``: histogram gradient boosting; ``ensemble``: soft voting
         (mean probability) of ``members`` (default :data:`ENSEMBLE_MEMBERS`); ``knn_seed``: the
         published baseline, 5-NN on the simple colour features of
-        :data:`SEED_FEATURE_PATTERN`; ``lr``: multinomial logistic regression.
+        :data:`SEED_FEATURE_PATTERN`; ``lr``: multinomial logistic regression; ``mlp``: a
+        one-hidden-layer perceptron (256 ReLU units, L2 0.01, early stopping on a 10 %
+        validation split of the training data), quantile-scaled, no class weights; the mean
+        probability of ``n_seeds`` (default :data:`MLP_SEEDS`) networks with seeds
+        ``random_state``, ``random_state + 1``, ...
     random_state : int
         Seed of every random component.
     families : sequence of str, optional
@@ -621,8 +651,8 @@ def make_model(
         :class:`PriorCorrectedClassifier`).
     class_weight : "default", None, "balanced", "balanced_subsample" or dict
         Class weights of the estimator (``"default"``: the model's default, balanced for
-        ``svm``/``rf``/``hgb``/``lr``, none for KNN which cannot have them). For ``ensemble``,
-        applied to every member.
+        ``svm``/``rf``/``lr``, none for ``hgb`` (chosen on the grid) and for KNN and ``mlp``,
+        which cannot have them). For ``ensemble``, applied to every member that can have them.
     resample : "default", None, "over", "smote" or "under"
         imbalanced-learn resampling of the training data (inside the pipeline, so only
         training folds are ever resampled).
@@ -659,7 +689,7 @@ def make_model(
     from sklearn.feature_selection import SelectKBest, VarianceThreshold, f_classif
     from sklearn.impute import SimpleImputer
 
-    if name not in MODEL_NAMES and name != "lr":
+    if name not in MODEL_NAMES:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES)}")
     pattern = SEED_FEATURE_PATTERN if name == "knn_seed" else None
     if name == "knn_seed" and families is None:
@@ -683,7 +713,7 @@ def make_model(
                 _member(
                     m,
                     random_state=random_state,
-                    class_weight=(None if m in ("knn",) else class_weight),
+                    class_weight=(None if m in _NO_CLASS_WEIGHT else class_weight),
                     resample=resample,
                     scaler=scaler,
                     n_jobs=n_jobs,

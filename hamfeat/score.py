@@ -59,10 +59,11 @@ class ScoreResult:
 
         The probabilities are the model's, re-weighted by its decision rule and renormalised,
         so that each row's largest value is the predicted class (the challenge's balanced
-        accuracy is computed from that argmax). Failed images are left out.
+        accuracy is computed from that argmax). Failed images are left out, and so are
+        later files with an ``image_id`` already written (a warning names them).
         """
         ok = self.images()
-        ok = ok[ok["error"].isna()]
+        ok = ok[ok["error"].isna()].drop_duplicates("image_id", keep="first")
         cols = {c.upper(): f"q_{c}" for c in CLASSES}
         if not set(cols.values()) <= set(ok.columns):
             raise ModelError(self.model_path or "model", "--format isic2018 needs a HAM10000 model")
@@ -173,6 +174,19 @@ def score_folder(
             problems,
         )
     ids = [f.stem for f in files]
+    first_of: dict[str, Path] = {}
+    for f, i in zip(files, ids, strict=True):
+        if i in first_of:  # e.g. a.jpg and a.png, or a.jpg in two sub-folders
+            problems.append(
+                Problem(
+                    str(f),
+                    f"same image_id {i!r} as {first_of[i]}; both are scored, "
+                    "--format isic2018 keeps the first scored one",
+                    "warning",
+                )
+            )
+        else:
+            first_of[i] = f
     masks = None
     if masks_dir is not None:
         mdir = Path(masks_dir)

@@ -30,7 +30,12 @@ from hamfeat.models import (
     save_model,
 )
 
-FAST = {"rf": {"n_estimators": 15}, "hgb": {"max_iter": 5}, "svm": {"C": 1.0}}
+FAST = {
+    "rf": {"n_estimators": 15},
+    "hgb": {"max_iter": 5},
+    "svm": {"C": 1.0},
+    "mlp": {"n_seeds": 2, "max_iter": 30},
+}
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +69,7 @@ def saved(tmp_path, table, fitted) -> Path:
 # ---------------------------------------------------------------------------- pipelines
 
 
-@pytest.mark.parametrize("name", ["knn", "svm", "rf", "hgb", "ensemble", "knn_seed", "lr"])
+@pytest.mark.parametrize("name", ["knn", "svm", "rf", "hgb", "ensemble", "knn_seed", "lr", "mlp"])
 def test_every_model_is_a_pipeline_on_the_table(name, table, y):
     params = FAST.get(name, {})
     if name == "ensemble":
@@ -167,6 +172,63 @@ def test_soft_voting_equals_mean_of_members(table, y):
     svm = make_model("svm").fit(table, y)
     mean = (knn.predict_proba(table) + svm.predict_proba(table)) / 2
     np.testing.assert_allclose(ens.predict_proba(table), mean, atol=1e-12)
+
+
+def test_mlp_is_the_mean_of_networks_with_consecutive_seeds(table, y):
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        bag = make_model("mlp", random_state=7, n_seeds=3, max_iter=20).fit(table, y)
+        nets = [
+            make_model("mlp", random_state=7 + i, n_seeds=1, max_iter=20).fit(table, y)
+            for i in range(3)
+        ]
+    mean = np.mean([n.predict_proba(table) for n in nets], axis=0)
+    np.testing.assert_allclose(bag.predict_proba(table), mean, atol=1e-12)
+    # the networks really differ (otherwise the bag would be pointless)
+    assert np.abs(nets[0].predict_proba(table) - nets[1].predict_proba(table)).max() > 1e-3
+    with pytest.raises(ValueError, match="class weights"):
+        make_model("mlp", class_weight="balanced")
+
+
+def test_default_ensemble_round_trips_through_skops(tmp_path, table, y):
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    params = {
+        "hgb": {"max_iter": 5},
+        "mlp": {"n_seeds": 2, "max_iter": 20},
+    }
+    model = make_model("ensemble")
+    # keep the default members, made fast
+    for step, member in model[-1].estimator.estimators:
+        clf = member[-1] if isinstance(member, Pipeline) else member
+        kw = params.get(step, {})
+        if step == "mlp":
+            for _, net in clf.estimators:
+                net.set_params(max_iter=20)
+        elif kw:
+            clf.set_params(**kw)
+    assert [s for s, _ in model[-1].estimator.estimators] == ["hgb", "svm", "lr", "mlp"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(table, y)
+    path = save_model(
+        model,
+        tmp_path / "ens.skops",
+        feature_names=model_feature_names(model),
+        feature_config=table_config(table),
+        classes=list(model.classes_),
+        training_table_hash=table_hash(table),
+    )
+    loaded = load_model(path, expected_feature_names=table.columns)
+    np.testing.assert_array_equal(
+        loaded.estimator.predict_proba(table), model.predict_proba(table)
+    )
 
 
 def test_own_estimators_pass_sklearn_checks():

@@ -266,3 +266,41 @@ def test_stdout_closed_early_is_quiet(trained: dict, messy: dict) -> None:
     err = proc.stderr.read()
     proc.wait(timeout=300)
     assert b"Traceback" not in err and proc.returncode == 141, err
+
+
+def test_same_image_id_twice_is_warned_and_kept_once_in_isic2018(
+    trained: dict, tmp_path: Path
+) -> None:
+    ham = trained["ham"]
+    d = tmp_path / "dups"
+    (d / "sub").mkdir(parents=True)
+    for name in ("ISIC_0024306", "ISIC_0024307"):
+        (d / f"{name}.jpg").write_bytes((ham / "images" / f"{name}.jpg").read_bytes())
+    # the same id again, in a sub-folder and as a PNG
+    (d / "sub" / "ISIC_0024306.jpg").write_bytes((ham / "images" / "ISIC_0024308.jpg").read_bytes())
+    args = ("score", str(d), "--model", str(trained["model"]), "--recursive")
+    p = run(*args, env=trained["env"])
+    assert p.returncode == 0, p.stderr
+    assert "1 warning(s), -v lists them" in p.stderr
+    p = run("-v", *args, env=trained["env"])
+    assert p.returncode == 0, p.stderr
+    table = pd.read_csv(__import__("io").StringIO(p.stdout))
+    assert len(table) == 3 and table["error"].isna().all()  # every file scored
+    warned = [ln for ln in p.stderr.splitlines() if "same image_id 'ISIC_0024306'" in ln]
+    assert len(warned) == 1 and str(d / "sub" / "ISIC_0024306.jpg") in warned[0], p.stderr
+    out = tmp_path / "sub.csv"
+    p = run(*args, "--format", "isic2018", "-o", str(out), env=trained["env"])
+    assert p.returncode == 0, p.stderr
+    sub = pd.read_csv(out)
+    assert sorted(sub["image"]) == ["ISIC_0024306", "ISIC_0024307"]
+    assert "1 repeated image_id(s) left out of the isic2018 file" in p.stderr
+    # the row kept is the first file's: the same as scoring the top-level files alone
+    alone = tmp_path / "alone.csv"
+    p = run(*args[:-1], "--format", "isic2018", "-o", str(alone), env=trained["env"])
+    assert p.returncode == 0, p.stderr
+    pd.testing.assert_frame_equal(
+        sub.set_index("image").sort_index(), pd.read_csv(alone).set_index("image").sort_index()
+    )
+    # ... which matters: the two files are different images with different scores
+    twins = table[table["image_id"] == "ISIC_0024306"][[f"p_{c}" for c in CLASSES]].to_numpy()
+    assert np.abs(twins[0] - twins[1]).max() > 0

@@ -502,3 +502,39 @@ def test_real_sample_features(sample: Path) -> None:
     assert len(res.table) == 40 and not res.problems
     X = res.table[CXR_CONFIG.feature_names()].to_numpy()
     assert np.isfinite(X).all()
+
+
+def test_cli_data_cxr14(tmp_path: Path, capsys) -> None:
+    root = make_cxr_folder(tmp_path / "nih", n_patients=3)
+    assert main(["data", "--dataset", "cxr14", "--data", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "6 images, 3 patients, 2 abnormal (any finding), 4 No Finding" in out
+    assert "Effusion 1, Mass 1" in out and "view: PA 6" in out
+    # an image without a label row: a warning, exit 0; --strict makes it fatal (3)
+    write_png(root / "extra" / "99999999_000.png", synthetic_cxr(0, False))
+    assert main(["data", "--dataset", "cxr14", "--data", str(root)]) == 0
+    assert "no label row" in capsys.readouterr().err
+    assert main(["data", "--dataset", "cxr14", "--data", str(root), "--strict"]) == 3
+    assert main(["data", "--dataset", "cxr14", "--data", str(tmp_path / "missing")]) == 3
+    assert "data folder not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, flags",
+    [
+        (["features", "-o", "f.parquet", "--hair-removal"], "--hair-removal"),
+        (["features", "-o", "f.parquet", "--masks", "auto", "--no-color-constancy"],
+         "--masks, --no-color-constancy"),
+        (["train", "--features", "f.parquet", "-o", "m.skops", "--families", "grayhist"],
+         "--families"),
+        (["cv", "--features", "f.parquet", "--auto-features", "a.parquet"], "--auto-features"),
+        (["score", "dir", "--masks", "masks"], "--masks"),
+    ],
+)
+def test_cli_cxr14_refuses_dermoscopy_options(argv, flags, tmp_path: Path, capsys,
+                                               monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main([*argv, "--dataset", "cxr14"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"error: {flags} only appl" in err[0] and "cxr14" in err[0]
+    assert not (tmp_path / "f.parquet").exists() and not (tmp_path / "m.skops").exists()

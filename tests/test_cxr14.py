@@ -395,6 +395,20 @@ def test_run_cv_multilabel_report(cxr_table, tmp_path: Path) -> None:
     assert "Not modelled (fewer than 8 images): Cardiomegaly (5)" in md
     assert "patient_id" in md
     assert json.loads((tmp_path / "cv_report.json").read_text())["best_model"] in ("lr", "knn")
+    # the development comparison (other seeds) and the metadata rows are reported apart
+    dev = {v["name"].split(" (")[0]: v for v in r["development"]}
+    assert set(dev) == {"previous families, previous lr C=0.03", "previous families",
+                        "committed families", "committed families + grayhog"}
+    assert set(dev["committed families"]["per_seed"]) == {"0", "1", "2", "3"}
+    assert dev["committed families"]["report_seed"]["ensemble"] > 0.9
+    assert dev["committed families"]["families"] == r["families"]
+    assert "grayhog" not in r["families"] and "graythumb" in r["families"]
+    assert "## How the configuration was chosen" in md and "seeds 1, 2, 3" in md
+    meta = r["metadata"]
+    assert meta["columns"] == ["age", "male", "view_ap", "follow_up"]
+    assert meta["view_ap"] == 0.5  # every generated image is PA: a constant score
+    assert meta["image_within_view"]["PA"]["images"] == 60
+    assert "## Metadata (extra row, not image features)" in md
 
 
 def test_multilabel_model_probabilities(cxr_table) -> None:

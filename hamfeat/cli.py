@@ -159,7 +159,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
         args.data,
         args.output,
         config,
-        use_masks=args.masks == "given",
+        use_masks=args.masks != "auto",  # default (None): given
         jobs=args.jobs,
         cache_dir=False if args.no_cache else True,
         dataset=args.dataset,

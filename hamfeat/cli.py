@@ -33,7 +33,59 @@ DATASETS = ("ham10000", "cxr14")
 SCORE_FLOAT_FORMAT = "%.6g"
 
 
+#: Options that only apply to dermoscopy (HAM10000), per command. With ``--dataset cxr14`` each
+#: is a usage error (exit 2, one line) rather than being silently ignored.
+DERMOSCOPY_ONLY: dict[str, tuple[tuple[str, str], ...]] = {
+    "features": (
+        ("masks", "--masks"),
+        ("no_color_constancy", "--no-color-constancy"),
+        ("hair_removal", "--hair-removal"),
+    ),
+    "train": (("families", "--families"),),
+    "cv": (("auto_features", "--auto-features"), ("nocc_features", "--nocc-features")),
+    "score": (("masks", "--masks"), ("lesion_map", "--lesion-map")),
+}
+
+
+def _dermoscopy_only(args: argparse.Namespace) -> bool:
+    """Print a one-line usage error and return True if a dermoscopy-only option is given."""
+    if getattr(args, "dataset", None) != "cxr14":
+        return False
+    given = [flag for dest, flag in DERMOSCOPY_ONLY.get(args.command, ())
+             if getattr(args, dest, None) not in (None, False)]
+    if not given:
+        return False
+    print(
+        f"hamfeat {args.command}: error: {', '.join(given)} only appl"
+        f"{'ies' if len(given) == 1 else 'y'} to dermoscopy (HAM10000), not --dataset cxr14",
+        file=sys.stderr,
+    )
+    return True
+
+
+def _cmd_data_cxr14(args: argparse.Namespace) -> int:
+    from hamfeat.cxr14 import label_matrix, load_cxr14
+
+    ds = load_cxr14(args.data, strict=args.strict)
+    for problem in ds.problems:
+        print(problem, file=sys.stderr)
+    t = ds.table
+    labels = label_matrix(t["finding_labels"])
+    n_abn = int(labels.pop("abnormal").sum())
+    print(
+        f"{ds.root}: {len(ds)} images, {t['patient_id'].nunique()} patients, "
+        f"{n_abn} abnormal (any finding), {len(ds) - n_abn} No Finding"
+    )
+    print("  " + ", ".join(f"{k} {int(v)}" for k, v in labels.sum().items()))
+    if "view" in t:
+        print("  view: " + ", ".join(f"{k} {v}" for k, v in t["view"].value_counts().items()))
+    print(f"  {len(ds.errors)} error(s), {len(ds.problems) - len(ds.errors)} warning(s)")
+    return EXIT_PARTIAL if ds.errors else EXIT_OK
+
+
 def _cmd_data(args: argparse.Namespace) -> int:
+    if args.dataset == "cxr14":
+        return _cmd_data_cxr14(args)
     from hamfeat.data import load_dataset
 
     ds = load_dataset(args.data, strict=args.strict)
@@ -107,7 +159,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
         args.data,
         args.output,
         config,
-        use_masks=args.masks == "given",
+        use_masks=args.masks != "auto",  # default (None): given
         jobs=args.jobs,
         cache_dir=False if args.no_cache else True,
         dataset=args.dataset,
@@ -258,12 +310,14 @@ def build_parser() -> argparse.ArgumentParser:
     }
     data_help = (
         "data set folder (default: $HAMFEAT_DATA, then ./data/HAM10000, "
-        "then ../shared/data/ham10000)"
+        "then ../shared/data/ham10000; --dataset cxr14: $HAMFEAT_CXR14_DATA, then "
+        "./data/nih-cxr14, then ../shared/data/nih-cxr14-sample)"
     )
 
     p = sub.add_parser("data", help="check a data set folder and list its problems")
     p.add_argument("--data", metavar="DIR", help=data_help)
     p.add_argument("--strict", action="store_true", help="fail on the first problem set")
+    p.add_argument(*dataset_opt, **dataset_kw)
     p.set_defaults(func=_cmd_data)
 
     p = sub.add_parser("features", help="extract the feature table of a data set")
@@ -275,11 +329,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--masks",
         choices=("given", "auto"),
-        default="given",
-        help="use the data set's masks where present (given), or segment every image (auto)",
+        help="use the data set's masks where present (given, the default), or segment every "
+        "image (auto); dermoscopy only",
     )
-    p.add_argument("--no-color-constancy", action="store_true", help="skip Shades-of-Gray")
-    p.add_argument("--hair-removal", action="store_true", help="remove hair before features")
+    p.add_argument(
+        "--no-color-constancy", action="store_true", help="skip Shades-of-Gray (dermoscopy only)"
+    )
+    p.add_argument(
+        "--hair-removal", action="store_true", help="remove hair before features (dermoscopy only)"
+    )
     p.add_argument(
         "--long-side", type=int, metavar="PX", help="canonical long side (300; cxr14: 64)"
     )
@@ -349,6 +407,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="hamfeat: %(levelname)s: %(message)s",
         stream=sys.stderr,
     )
+    if _dermoscopy_only(args):
+        return EXIT_USAGE
     try:
         return int(args.func(args))
     except HamfeatError as exc:

@@ -24,7 +24,16 @@ from hamfeat.evaluate_multilabel import (
 )
 from hamfeat.extract import extract_table
 from hamfeat.features import DEFAULT_FAMILIES, GRAY_FAMILY_NAMES, Context, feature_names
-from hamfeat.features.gray import GrayGridFamily, GrayHistFamily, GrayLbpFamily
+from hamfeat.features.gray import (
+    GrayGridFamily,
+    GrayHistFamily,
+    GrayHogFamily,
+    GrayLbpFamily,
+    GrayProfileFamily,
+    GrayThumbFamily,
+    stretched_gray,
+    zscored_gray,
+)
 from hamfeat.imageio import decode_image
 from hamfeat.models import load_model
 from hamfeat.pipeline import FeatureConfig, compute_features, extract_file
@@ -141,7 +150,9 @@ def test_adapter_errors(tmp_path: Path) -> None:
 
 def test_defaults_unchanged_and_gray_registered() -> None:
     assert not set(DEFAULT_FAMILIES) & set(GRAY_FAMILY_NAMES)
-    assert GRAY_FAMILY_NAMES == ("grayhist", "grayglcm", "graylbp", "graygrid")
+    assert GRAY_FAMILY_NAMES == (
+        "grayhist", "grayglcm", "graylbp", "graygrid", "graythumb", "grayprof", "grayhog"
+    )
     names = feature_names(GRAY_FAMILY_NAMES)
     assert len(names) == len(set(names))
     assert all(n.split("_")[0] in GRAY_FAMILY_NAMES for n in names)
@@ -208,6 +219,106 @@ def test_gray_grid_sees_layout_and_asymmetry() -> None:
     brighter = np.clip(normal.astype(int) // 2 + 60, 0, 255).astype(np.uint8)
     c = grid(brighter)
     assert c["graygrid_r1c1_mean"] == pytest.approx(a["graygrid_r1c1_mean"], abs=0.05)
+
+
+def _ctx(gray: np.ndarray, mask: np.ndarray | None = None) -> Context:
+    rgb = np.repeat(gray[:, :, None], 3, axis=2)
+    return Context(rgb, np.ones(gray.shape, bool) if mask is None else mask, window=False)
+
+
+def _sample_grays(n: int) -> list[np.ndarray]:
+    """The first ``n`` images of the real sample as grey arrays (skip when it is absent)."""
+    if not (SAMPLE / "labels.csv").is_file():
+        pytest.skip(f"NIH ChestX-ray14 sample not found at {SAMPLE}")
+    paths = sorted((SAMPLE / "images").glob("*.png"))[:n]
+    return [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in paths]
+
+
+def _generated_grays() -> list[np.ndarray]:
+    rng = np.random.default_rng(11)
+    return [synthetic_cxr(s, bool(s % 2)) for s in range(6)] + [
+        rng.integers(0, 256, (64, 64), dtype=np.uint8)
+    ]
+
+
+def _hog_reference(ctx: Context) -> np.ndarray:
+    from skimage.feature import hog
+
+    return hog(stretched_gray(ctx).astype(np.float64), orientations=9, pixels_per_cell=(16, 16),
+               cells_per_block=(1, 1), block_norm="L1", feature_vector=True)
+
+
+def _check_thumb_hog_prof(gray: np.ndarray) -> None:
+    ctx = _ctx(gray)
+    z = zscored_gray(ctx)
+    # thumbnail = area-averaging resize of the z-scored image (exact up to rounding)
+    thumb = GrayThumbFamily().compute(ctx)
+    ref = cv2.resize(z, (8, 8), interpolation=cv2.INTER_AREA).ravel()
+    np.testing.assert_allclose(thumb, ref, rtol=0, atol=1e-12)
+    # HOG = skimage's hog with 1x1 blocks and L1 normalisation; skimage's Cython cell histogram
+    # accumulates in single precision (differences up to ~1e-7 seen), hence atol 1e-6
+    np.testing.assert_allclose(GrayHogFamily().compute(ctx), _hog_reference(ctx), rtol=0,
+                               atol=1e-6)
+    # profiles = row/column means of the z-scored image over 4-pixel bands
+    prof = dict(zip(GrayProfileFamily().names(), GrayProfileFamily().compute(ctx), strict=True))
+    rows = z.mean(axis=1).reshape(16, 4).mean(axis=1)
+    cols = z.mean(axis=0).reshape(16, 4).mean(axis=1)
+    np.testing.assert_allclose([prof[f"grayprof_row{k:02d}"] for k in range(16)], rows,
+                               atol=1e-12)
+    np.testing.assert_allclose([prof[f"grayprof_col{k:02d}"] for k in range(16)], cols,
+                               atol=1e-12)
+    assert prof["grayprof_lr_asym"] == pytest.approx(np.abs(cols - cols[::-1]).mean(), abs=1e-12)
+    assert prof["grayprof_ud_asym"] == pytest.approx(rows[:8].mean() - rows[8:].mean(),
+                                                     abs=1e-12)
+
+
+def test_thumb_hog_prof_match_references_on_generated_images() -> None:
+    for gray in _generated_grays():
+        _check_thumb_hog_prof(gray)
+
+
+def test_thumb_hog_prof_match_references_on_real_sample() -> None:
+    for gray in _sample_grays(40):
+        _check_thumb_hog_prof(gray)
+
+
+def test_thumb_prof_hog_properties() -> None:
+    # a vertical edge: every gradient is horizontal (0 degrees, bin 0) in the cells it crosses
+    gray = np.zeros((64, 64), np.uint8)
+    gray[:, 24:] = 200
+    hog = dict(zip(GrayHogFamily().names(), GrayHogFamily().compute(_ctx(gray)), strict=True))
+    assert hog["grayhog_g4_r2c1_o0"] == pytest.approx(1.0, abs=1e-6)
+    assert hog["grayhog_g4_r2c0_o0"] == 0.0  # no edge in the first column of cells
+    assert len(GrayHogFamily().names()) == 4 * 4 * 9
+    # left-right asymmetry: zero for a mirror-symmetric image, large for a one-sided opacity
+    prof = GrayProfileFamily()
+    sym = synthetic_cxr(5, False)
+    sym = np.concatenate([sym[:, :32], sym[:, :32][:, ::-1]], axis=1)
+    a = dict(zip(prof.names(), prof.compute(_ctx(sym)), strict=True))
+    sick = sym.copy()
+    sick[36:51, 10:29] = 170  # an effusion-like opacity at the left base
+    b = dict(zip(prof.names(), prof.compute(_ctx(sick)), strict=True))
+    assert a["grayprof_lr_asym"] == pytest.approx(0.0, abs=1e-12)
+    assert b["grayprof_lr_asym"] > 0.1
+    assert b["grayprof_ud_asym"] < a["grayprof_ud_asym"]  # the opacity brightens the base
+    # thumbnail and profiles are invariant to a linear change of exposure
+    g = synthetic_cxr(6, True)
+    brighter = (g.astype(int) // 2 + 60).astype(np.uint8)
+    for fam in (GrayThumbFamily(), GrayProfileFamily()):
+        np.testing.assert_allclose(fam.compute(_ctx(brighter)), fam.compute(_ctx(g)), atol=0.05)
+    # a partial region: cells without a region pixel are NaN, the others finite
+    mask = np.zeros((64, 64), bool)
+    mask[:, :32] = True
+    ctx = _ctx(g, mask)
+    for fam in (GrayThumbFamily(), GrayProfileFamily(), GrayHogFamily()):
+        v = fam.compute(ctx)
+        assert v.shape == (len(fam.names()),) and np.isfinite(v).all()
+    mask[:, 16:] = False
+    mask[:, 48:] = True  # a region in two parts, columns 0-15 and 48-63: cells 2-5 are empty
+    thumb = GrayThumbFamily().compute(_ctx(g, mask)).reshape(8, 8)
+    assert np.isnan(thumb[:, 2:6]).all() and np.isfinite(thumb[:, [0, 1, 6, 7]]).all()
+    # deterministic
+    assert np.array_equal(GrayHogFamily().compute(_ctx(g)), GrayHogFamily().compute(_ctx(g)))
 
 
 def test_gray_features_same_for_gray_rgb_and_rgba_files(tmp_path: Path) -> None:
@@ -284,6 +395,20 @@ def test_run_cv_multilabel_report(cxr_table, tmp_path: Path) -> None:
     assert "Not modelled (fewer than 8 images): Cardiomegaly (5)" in md
     assert "patient_id" in md
     assert json.loads((tmp_path / "cv_report.json").read_text())["best_model"] in ("lr", "knn")
+    # the development comparison (other seeds) and the metadata rows are reported apart
+    dev = {v["name"].split(" (")[0]: v for v in r["development"]}
+    assert set(dev) == {"previous families, previous lr C=0.03", "previous families",
+                        "committed families", "committed families without grayhog"}
+    assert set(dev["committed families"]["per_seed"]) == {"0", "1", "2", "3"}
+    assert dev["committed families"]["report_seed"]["ensemble"] > 0.9
+    assert dev["committed families"]["families"] == r["families"]
+    assert r["families"] == list(GRAY_FAMILY_NAMES)
+    assert "## How the configuration was chosen" in md and "seeds 1, 2, 3" in md
+    meta = r["metadata"]
+    assert meta["columns"] == ["age", "male", "view_ap", "follow_up"]
+    assert meta["view_ap"] == 0.5  # every generated image is PA: a constant score
+    assert meta["image_within_view"]["PA"]["images"] == 60
+    assert "## Metadata (extra row, not image features)" in md
 
 
 def test_multilabel_model_probabilities(cxr_table) -> None:
@@ -391,3 +516,39 @@ def test_real_sample_features(sample: Path) -> None:
     assert len(res.table) == 40 and not res.problems
     X = res.table[CXR_CONFIG.feature_names()].to_numpy()
     assert np.isfinite(X).all()
+
+
+def test_cli_data_cxr14(tmp_path: Path, capsys) -> None:
+    root = make_cxr_folder(tmp_path / "nih", n_patients=3)
+    assert main(["data", "--dataset", "cxr14", "--data", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "6 images, 3 patients, 2 abnormal (any finding), 4 No Finding" in out
+    assert "Effusion 1, Mass 1" in out and "view: PA 6" in out
+    # an image without a label row: a warning, exit 0; --strict makes it fatal (3)
+    write_png(root / "extra" / "99999999_000.png", synthetic_cxr(0, False))
+    assert main(["data", "--dataset", "cxr14", "--data", str(root)]) == 0
+    assert "no label row" in capsys.readouterr().err
+    assert main(["data", "--dataset", "cxr14", "--data", str(root), "--strict"]) == 3
+    assert main(["data", "--dataset", "cxr14", "--data", str(tmp_path / "missing")]) == 3
+    assert "data folder not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, flags",
+    [
+        (["features", "-o", "f.parquet", "--hair-removal"], "--hair-removal"),
+        (["features", "-o", "f.parquet", "--masks", "auto", "--no-color-constancy"],
+         "--masks, --no-color-constancy"),
+        (["train", "--features", "f.parquet", "-o", "m.skops", "--families", "grayhist"],
+         "--families"),
+        (["cv", "--features", "f.parquet", "--auto-features", "a.parquet"], "--auto-features"),
+        (["score", "dir", "--masks", "masks"], "--masks"),
+    ],
+)
+def test_cli_cxr14_refuses_dermoscopy_options(argv, flags, tmp_path: Path, capsys,
+                                               monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main([*argv, "--dataset", "cxr14"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"error: {flags} only appl" in err[0] and "cxr14" in err[0]
+    assert not (tmp_path / "f.parquet").exists() and not (tmp_path / "m.skops").exists()

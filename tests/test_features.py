@@ -38,7 +38,9 @@ def test_enable_disable_by_name() -> None:
         "color", "skin", "variegation", "zone", "hetero", "border", "glcm", "lbp", "wavelet",
         "structure", "shape",
     )  # the grayscale (X-ray) families are registered but never defaults
-    assert set(FAMILIES) - set(DEFAULT_FAMILIES) == {"grayhist", "grayglcm", "graylbp", "graygrid"}
+    assert set(FAMILIES) - set(DEFAULT_FAMILIES) == {
+        "grayhist", "grayglcm", "graylbp", "graygrid", "graythumb", "grayprof", "grayhog"
+    }
     with pytest.raises(ValueError, match="unknown feature family 'colour'"):
         get_families(["colour"])
     with pytest.raises(ValueError, match="twice"):

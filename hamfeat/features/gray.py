@@ -12,7 +12,9 @@ an exposure-normalised image (see :func:`stretched_gray` and :func:`zscored_gray
 ``grayhist`` family keeps the raw intensities as well.
 
 Names: ``grayhist_*``, ``grayglcm_d<d>_<property>_<mean|range>``, ``graylbp_r<R>_u<k>``,
-``graygrid_r<i>c<j>_<mean|std|grad>`` and ``graygrid_r<i>_lr_<mean|std>``.
+``graygrid_r<i>c<j>_<mean|std|grad>``, ``graygrid_r<i>_lr_<mean|std>``,
+``graythumb_g<n>_r<i>c<j>``, ``grayprof_<row|col><k>``, ``grayprof_<lr|ud>_asym`` and
+``grayhog_c<cell>_r<i>c<j>_o<k>``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,11 @@ __all__ = [
     "GrayGlcmFamily",
     "GrayGridFamily",
     "GrayHistFamily",
+    "GrayHogFamily",
     "GrayLbpFamily",
+    "GrayProfileFamily",
+    "GrayThumbFamily",
+    "grid_bounds",
     "stretched_gray",
     "zscored_gray",
 ]
@@ -230,10 +236,155 @@ class GrayGridFamily(Family):
         return np.asarray(cells + lr, dtype=np.float64)
 
 
+def grid_bounds(n: int, parts: int) -> np.ndarray:
+    """Boundaries of ``parts`` near-equal bands of ``n`` pixels.
+
+    ``rint(linspace(0, n, parts + 1))``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int`` array of ``parts + 1`` increasing offsets, from 0 to ``n``.
+    """
+    return np.rint(np.linspace(0, n, parts + 1)).astype(int)
+
+
+def _band_means(values: np.ndarray, mask: np.ndarray, rb: np.ndarray, cb: np.ndarray) -> np.ndarray:
+    """Mean of ``values`` over the region pixels of each cell of a grid (NaN for empty cells)."""
+    out = np.full((len(rb) - 1, len(cb) - 1), np.nan)
+    for i in range(len(rb) - 1):
+        for j in range(len(cb) - 1):
+            m = mask[rb[i] : rb[i + 1], cb[j] : cb[j + 1]]
+            if m.any():
+                out[i, j] = float(values[rb[i] : rb[i + 1], cb[j] : cb[j + 1]][m].mean())
+    return out
+
+
+class GrayThumbFamily(Family):
+    """A coarse thumbnail: the z-scored grey image (:func:`zscored_gray`) averaged on a grid.
+
+    The region's bounding box (the whole frame for X-rays) is cut into :attr:`grid` x
+    :attr:`grid` cells (:func:`grid_bounds`) and each cell gives the mean z-scored grey level of
+    its region pixels: at 64 x 64 and ``grid = 8`` these are the 8 x 8 block means, the same
+    numbers as an area-averaging resize (``cv2.INTER_AREA``) of the z-scored image. The
+    thumbnail describes the global layout (heart shadow, lung fields, diaphragm, clavicles) and is
+    invariant to a linear change of exposure. Names ``graythumb_g<grid>_r<i>c<j>``; cells without
+    a region pixel are NaN.
+    """
+
+    name = "graythumb"
+    description = "8x8 thumbnail of the z-scored grey image (block means)"
+    grid = 8
+
+    def names(self) -> list[str]:
+        g = self.grid
+        return [f"graythumb_g{g}_r{i}c{j}" for i in range(g) for j in range(g)]
+
+    def compute(self, ctx: Context) -> np.ndarray:
+        rows, cols = ctx.crop(0)
+        z = zscored_gray(ctx)[rows, cols]
+        mask = ctx.mask[rows, cols]
+        h, w = mask.shape
+        return _band_means(z, mask, grid_bounds(h, self.grid), grid_bounds(w, self.grid)).ravel()
+
+
+class GrayProfileFamily(Family):
+    """Projection profiles of the z-scored grey image and their mirror asymmetry.
+
+    ``row<k>``: the mean z-scored grey level (:func:`zscored_gray`) of the region pixels in each
+    of :attr:`bands` horizontal bands, top to bottom (diaphragm height, apices, the extent of the
+    lung fields); ``col<k>``: the same for vertical bands, left to right of the image (lung-field
+    width, heart and mediastinum width). ``lr_asym``: the mean absolute difference between the
+    column profile and its mirror image (left-right asymmetry); ``ud_asym``: the upper half of
+    the row profile minus the lower half (mean; bright bases, e.g. effusions, lower it). Bands are
+    :func:`grid_bounds` of the region's bounding box; bands without a region pixel are NaN.
+    """
+
+    name = "grayprof"
+    description = "row and column mean-intensity profiles (16 bands) and their asymmetry"
+    bands = 16
+
+    def names(self) -> list[str]:
+        b = self.bands
+        out = [f"grayprof_row{k:02d}" for k in range(b)]
+        out += [f"grayprof_col{k:02d}" for k in range(b)]
+        return [*out, "grayprof_lr_asym", "grayprof_ud_asym"]
+
+    def compute(self, ctx: Context) -> np.ndarray:
+        rows, cols = ctx.crop(0)
+        z = zscored_gray(ctx)[rows, cols]
+        mask = ctx.mask[rows, cols]
+        h, w = mask.shape
+        b = self.bands
+        row = _band_means(z, mask, grid_bounds(h, b), np.array([0, w]))[:, 0]
+        col = _band_means(z.T, mask.T, grid_bounds(w, b), np.array([0, h]))[:, 0]
+        with np.errstate(invalid="ignore"):
+            lr = float(np.mean(np.abs(col - col[::-1])))
+            ud = float(np.mean(row[: b // 2]) - np.mean(row[b - b // 2 :]))
+        return np.concatenate([row, col, [lr, ud]]).astype(np.float64)
+
+
+class GrayHogFamily(Family):
+    """Histograms of oriented gradients (HOG-like) on a grid of cells.
+
+    On the exposure-normalised image (:func:`stretched_gray`, as float): gradients by central
+    differences (zero on the border rows/columns), unsigned orientation
+    ``arctan2(g_row, g_col)`` in degrees modulo 180 cut into :attr:`orientations` equal bins, and
+    per cell the sum of the gradient magnitudes in each bin over the cell's area, L1-normalised
+    within the cell (``h / (sum(h) + 1e-5)``; an edge-free cell gives zeros). The region's
+    bounding box (for X-rays the whole frame) is tiled from its top-left corner by
+    :attr:`grid` x :attr:`grid` cells of ``height // grid`` x ``width // grid`` pixels (pixels
+    past the last whole cell are not used): at 64 x 64 and ``grid = 4``, 16-pixel cells, and the
+    values are ``skimage.feature.hog(image, orientations=9, pixels_per_cell=(16, 16),
+    cells_per_block=(1, 1), block_norm="L1")`` (the tests check it). It describes the directions
+    of rib, clavicle, heart and diaphragm borders and their loss in opacities. Only region pixels
+    count; cells without one are NaN. Names ``grayhog_g<grid>_r<i>c<j>_o<k>`` (bin ``k`` covers
+    ``[k, k + 1) * 180 / orientations`` degrees).
+    """
+
+    name = "grayhog"
+    description = "HOG-like orientation histograms of the stretched image, 4x4 cells, 9 bins"
+    grid = 4
+    orientations = 9
+
+    def names(self) -> list[str]:
+        g, n_o = self.grid, self.orientations
+        return [
+            f"grayhog_g{g}_r{i}c{j}_o{k}" for i in range(g) for j in range(g) for k in range(n_o)
+        ]
+
+    def compute(self, ctx: Context) -> np.ndarray:
+        img = stretched_gray(ctx).astype(np.float64)
+        g_row = np.zeros_like(img)
+        g_col = np.zeros_like(img)
+        g_row[1:-1, :] = img[2:, :] - img[:-2, :]
+        g_col[:, 1:-1] = img[:, 2:] - img[:, :-2]
+        mag = np.hypot(g_col, g_row)
+        ori = np.rad2deg(np.arctan2(g_row, g_col)) % 180.0
+        g, n_o = self.grid, self.orientations
+        bins = np.minimum((ori / (180.0 / n_o)).astype(np.int64), n_o - 1)
+        rows, cols = ctx.crop(0)
+        mag, bins, mask = mag[rows, cols], bins[rows, cols], ctx.mask[rows, cols]
+        ch, cw = mask.shape[0] // g, mask.shape[1] // g
+        hist = np.full((g, g, n_o), np.nan)
+        for i in range(g if ch and cw else 0):
+            for j in range(g):
+                sl = (slice(i * ch, (i + 1) * ch), slice(j * cw, (j + 1) * cw))
+                m = mask[sl]
+                if not m.any():
+                    continue
+                h = np.bincount(bins[sl][m], weights=mag[sl][m], minlength=n_o) / (ch * cw)
+                hist[i, j] = h / (h.sum() + 1e-5)
+        return hist.ravel()
+
+
 #: The grayscale families, in registry order.
 GRAY_FAMILIES: tuple[Family, ...] = (
     GrayHistFamily(),
     GrayGlcmFamily(),
     GrayLbpFamily(),
     GrayGridFamily(),
+    GrayThumbFamily(),
+    GrayProfileFamily(),
+    GrayHogFamily(),
 )

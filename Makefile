@@ -17,7 +17,7 @@ DATA_ARG := $(if $(DATA),--data "$(DATA)",)
 CXR_DATA ?=
 CXR_DATA_ARG := $(if $(CXR_DATA),--data "$(CXR_DATA)",)
 
-.PHONY: all venv features features-nocc train cv score test lint bench clean \
+.PHONY: all venv features features-nocc train cv cv-repeated score test lint bench clean \
 	features-cxr14 cv-cxr14 train-cxr14
 
 all: features train
@@ -54,6 +54,11 @@ cv: $(STAMP)
 	$(if $(wildcard $(OUT)/features_nocc.parquet),$(PY) -m hamfeat cv \
 	    --features $(OUT)/features_nocc.parquet --no-ablations \
 	    --models hgb,svm,lr,mlp,ensemble --report-dir benchmarks/reports/no_color_constancy,)
+
+# the default ensemble's CV repeated on two more lesion-grouped splits (seeds 1 and 2)
+cv-repeated: $(STAMP)
+	$(PY) -m hamfeat cv --features $(OUT)/features.parquet --no-ablations --seeds 1,2 \
+	    --models hgb,svm,lr,mlp,ensemble --report-dir benchmarks/reports/repeated
 
 # NIH ChestX-ray14 (grayscale, multi-label, patient-grouped): see README "Chest X-rays".
 features-cxr14: $(STAMP)

@@ -282,7 +282,7 @@ def make_synthetic_table(
     table.attrs["hamfeat"] = {
         "config": {
             "families": list(FAMILY_NAMES),
-            "color_constancy": True,
+            "color_constancy": False,
             "hair_removal": False,
             "long_side": 256,
             "features_version": _features_version(),
@@ -807,7 +807,7 @@ def run_cv(
     ablations: bool = True,
     ablation_model: str = "lr",
     auto_features_path: str | PathLike[str] | None = None,
-    nocc_features_path: str | PathLike[str] | None = None,
+    cc_features_path: str | PathLike[str] | None = None,
     model_params: Mapping[str, Mapping[str, Any]] | None = None,
     n_splits: int = 5,
     n_jobs: int | None = None,
@@ -833,12 +833,12 @@ def run_cv(
         Repetitions of the seed baseline (``knn_seed``), image-level and lesion-grouped.
     ablations : bool
         Also run the imbalance study, leave-one-family-out, masks (``auto_features_path``),
-        colour constancy (``nocc_features_path``) and the metadata variant, all with
+        colour constancy (``cc_features_path``) and the metadata variant, all with
         ``ablation_model`` and the first seed.
     ablation_model : str
-    auto_features_path, nocc_features_path : path-like, optional
-        Tables computed with automatic masks / without colour constancy (skipped with a note
-        when absent).
+    auto_features_path, cc_features_path : path-like, optional
+        Tables computed with automatic masks / with the other colour-constancy setting than
+        the main table's (skipped with a note when absent).
     model_params : mapping, optional
         Extra :func:`~hamfeat.models.make_model` arguments per model name (``ensemble`` takes
         ``members``).
@@ -972,7 +972,7 @@ def run_cv(
             random_state,
             n_jobs,
             auto_features_path,
-            nocc_features_path,
+            cc_features_path,
             features_path,
             report,
             say,
@@ -1026,7 +1026,7 @@ def _ablations(
     random_state,
     n_jobs,
     auto_path,
-    nocc_path,
+    cc_path,
     features_path,
     report,
     say,
@@ -1087,10 +1087,20 @@ def _ablations(
 
     say("ablations: other tables")
     out["masks"] = {"given": res["default"], "auto": other_table(auto_path, "automatic masks")}
+    # the main table's colour-constancy setting, and the same model on the other one
+    main_cc = "on" if table_config(table).get("color_constancy") else "off"
+    other_cc = "off" if main_cc == "on" else "on"
     out["color_constancy"] = {
-        "on": res["default"],
-        "off": other_table(nocc_path, "colour constancy off"),
+        "main": main_cc,
+        main_cc: res["default"],
+        other_cc: other_table(cc_path, f"colour constancy {other_cc}"),
     }
+    other = out["color_constancy"][other_cc]
+    if other and bool(other["config"].get("color_constancy")) == (main_cc == "on"):
+        report["notes"].append(
+            f"colour-constancy ablation: {cc_path} has the same setting ({main_cc}) as the "
+            "main table, so it measures nothing"
+        )
     out["fit_seconds"] = {k: o.fit_seconds for k, o in oofs.items()}
     return out
 
@@ -1349,18 +1359,20 @@ def _markdown(r: dict) -> str:
             "| variant | images | acc. argmax | bal. cross-fit | acc. cross-fit | macro AUC |",
             "|---|---|---|---|---|---|",
         ]
-        rows = [("Tschandl masks (main table)", r["n_images"], ab["masks"]["given"])]
+        main_label = (
+            f"Tschandl masks, colour constancy {ab['color_constancy'].get('main', 'on')} "
+            "(main table)"
+        )
+        rows = [(main_label, r["n_images"], ab["masks"]["given"])]
         if ab["masks"]["auto"]:
             rows.append(
                 ("automatic masks", ab["masks"]["auto"]["n_images"], ab["masks"]["auto"]["summary"])
             )
-        if ab["color_constancy"]["off"]:
+        cc = ab["color_constancy"]
+        other_cc = "off" if cc.get("main", "on") == "on" else "on"
+        if cc.get(other_cc):
             rows.append(
-                (
-                    "colour constancy off",
-                    ab["color_constancy"]["off"]["n_images"],
-                    ab["color_constancy"]["off"]["summary"],
-                )
+                (f"colour constancy {other_cc}", cc[other_cc]["n_images"], cc[other_cc]["summary"])
             )
         rows.append(
             ("images + metadata (age, sex, site)", r["n_images"], ab["metadata"]["with_metadata"])

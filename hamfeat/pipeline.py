@@ -60,7 +60,9 @@ class FeatureConfig:
     families : tuple of str, optional
         Feature families by name (``None``: all defaults, see :mod:`hamfeat.features`).
     color_constancy : bool
-        Apply Shades-of-Gray (p=6) colour constancy before the features.
+        Apply Shades-of-Gray (p=6) colour constancy before the features. Off by default:
+        lesion-grouped cross-validation showed it lowers the ensemble's balanced accuracy
+        (``benchmarks/reports/cv_report.md``, colour-constancy ablation).
     hair_removal : bool
         Remove dark hairs (black-hat + inpainting) before segmentation and features.
     long_side : int
@@ -73,7 +75,7 @@ class FeatureConfig:
     """
 
     families: tuple[str, ...] | None = None
-    color_constancy: bool = True
+    color_constancy: bool = False
     hair_removal: bool = False
     long_side: int = CANONICAL_LONG_SIDE
     region: str = "lesion"
@@ -251,7 +253,8 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
     families : sequence of str, optional
         Feature families by name (``None``: all defaults).
     color_constancy : bool
-        Shades-of-Gray colour constancy before the features.
+        Shades-of-Gray colour constancy before the features (off by default, see
+        :class:`FeatureConfig`).
     hair_removal : bool
         Black-hat hair removal before segmentation and features.
     long_side : int
@@ -279,7 +282,7 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
     def __init__(
         self,
         families: tuple[str, ...] | list[str] | None = None,
-        color_constancy: bool = True,
+        color_constancy: bool = False,
         hair_removal: bool = False,
         long_side: int = CANONICAL_LONG_SIDE,
         region: str = "lesion",

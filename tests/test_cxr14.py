@@ -537,8 +537,8 @@ def test_cli_data_cxr14(tmp_path: Path, capsys) -> None:
     "argv, flags",
     [
         (["features", "-o", "f.parquet", "--hair-removal"], "--hair-removal"),
-        (["features", "-o", "f.parquet", "--masks", "auto", "--no-color-constancy"],
-         "--masks, --no-color-constancy"),
+        (["features", "-o", "f.parquet", "--masks", "auto", "--color-constancy"],
+         "--masks, --color-constancy"),
         (["train", "--features", "f.parquet", "-o", "m.skops", "--families", "grayhist"],
          "--families"),
         (["cv", "--features", "f.parquet", "--auto-features", "a.parquet"], "--auto-features"),

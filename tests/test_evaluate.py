@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -189,6 +190,12 @@ def report(tmp_path_factory, table_path):
     auto = table_path.parent / "features_auto.parquet"
     t = pd.read_parquet(table_path)
     t.iloc[:-10].to_parquet(auto)  # a smaller "automatic masks" table
+    # the other colour-constancy setting (the synthetic table's is off, like the default)
+    cc = table_path.parent / "features_cc.parquet"
+    t_cc = t.iloc[:-20].copy()
+    t_cc.attrs = copy.deepcopy(t.attrs)
+    t_cc.attrs["hamfeat"]["config"]["color_constancy"] = True
+    t_cc.to_parquet(cc)
     r = run_cv(
         table_path,
         out,
@@ -198,7 +205,7 @@ def report(tmp_path_factory, table_path):
         ablations=True,
         ablation_model="knn",
         auto_features_path=auto,
-        nocc_features_path=table_path.parent / "absent.parquet",
+        cc_features_path=cc,
         model_params=FAST_PARAMS,
         n_jobs=2,
         command="pytest run_cv",
@@ -226,12 +233,16 @@ def test_run_cv_writes_every_output(report, table, table_path):
     maj = js["majority"]["image"]
     assert maj["balanced_accuracy"] == pytest.approx(1 / 7)
     assert js["models"]["ensemble"]["summary"]["image"]["argmax"]["balanced_accuracy"] > 0.3
-    assert "Seed baseline" in md and "colour constancy off ablation skipped" in md
+    assert "Seed baseline" in md and "ablation skipped" not in md
     ab = js["ablations"]
     assert set(ab["families"]) == {"all", *[f for f in ab["families"] if f != "all"]}
     assert len(ab["families"]) == len(FAMILY_NAMES) + 1
     assert ab["masks"]["auto"]["n_images"] == len(table) - 10
-    assert ab["color_constancy"]["off"] is None
+    assert ab["color_constancy"]["main"] == "off"
+    assert ab["color_constancy"]["on"]["n_images"] == len(table) - 20
+    assert ab["color_constancy"]["on"]["config"]["color_constancy"] is True
+    assert "| colour constancy on |" in md and "colour constancy off (main table)" in md
+    assert not any("measures nothing" in n for n in js["notes"])
     assert {"default", "over"} <= set(ab["imbalance"])
 
 

@@ -100,7 +100,7 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
 
 @pytest.fixture(scope="module")
 def real_contexts() -> list[Context]:
-    """Real images as the pipeline sees them (colour constancy, analysis window)."""
+    """Real images, colour-constancy corrected (``--color-constancy``), with their masks."""
     return [Context(shades_of_gray(rgb), m) for rgb, m in real_pairs(24)]
 
 

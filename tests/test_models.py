@@ -357,7 +357,8 @@ def test_refuses_mismatched_features_and_config(saved, table, fitted):
     _assert_refused(saved, "feature names do not match", expected_feature_names=names[1:])
     renamed = [n.replace("color_", "colour_") for n in names]
     _assert_refused(saved, "feature names do not match", expected_feature_names=renamed)
-    cfg = {**table.attrs["hamfeat"]["config"], "color_constancy": False}
+    cfg = dict(table.attrs["hamfeat"]["config"])
+    cfg["color_constancy"] = not cfg["color_constancy"]
     _assert_refused(saved, "color_constancy", expected_config=cfg)
     # the matching ones load
     load_model(saved, expected_feature_names=names, expected_config=table_config(table))

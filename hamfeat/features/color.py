@@ -113,7 +113,8 @@ class SkinFamily(Family):
         return np.asarray(out, dtype=np.float64)
 
 
-#: Reference Lab colours of the six dermoscopic colours (after colour constancy).
+#: Reference Lab colours of the six dermoscopic colours (set on colour-constancy-corrected
+#: images; the same references are used when colour constancy is off, the default).
 DERMOSCOPIC_COLOURS = {
     "white": (88.0, 0.0, 5.0),
     "red": (50.0, 45.0, 25.0),

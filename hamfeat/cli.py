@@ -207,12 +207,20 @@ def _cmd_cv(args: argparse.Namespace) -> int:
     if args.dataset == "cxr14":
         from hamfeat.evaluate_multilabel import CXR_MODELS, run_cv_multilabel
 
+        seeds = args.seeds.split(",") if args.seeds else ["0"]
+        if len(seeds) > 1:  # the report's development section already repeats over seeds
+            print(
+                "hamfeat cv: error: --dataset cxr14 takes one --seeds value (got "
+                f"{args.seeds}); its report compares the configurations on seeds 1-3 itself",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
         args.report_dir = args.report_dir or "benchmarks/reports/cxr14"
         run_cv_multilabel(
             args.features,
             args.report_dir,
             models=tuple(args.models.split(",")) if args.models else CXR_MODELS,
-            seed=int(args.seeds.split(",")[0]) if args.seeds else 0,
+            seed=int(seeds[0]),
             ablations=not args.no_ablations,
             command=command,
             progress=say,

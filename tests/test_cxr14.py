@@ -552,3 +552,13 @@ def test_cli_cxr14_refuses_dermoscopy_options(argv, flags, tmp_path: Path, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"error: {flags} only appl" in err[0] and "cxr14" in err[0]
     assert not (tmp_path / "f.parquet").exists() and not (tmp_path / "m.skops").exists()
+
+
+def test_cli_cxr14_cv_refuses_several_seeds(tmp_path: Path, capsys, monkeypatch) -> None:
+    """Several ``--seeds`` would silently use the first one: a usage error instead."""
+    monkeypatch.chdir(tmp_path)
+    argv = ["cv", "--dataset", "cxr14", "--features", "f.parquet", "--seeds", "0,1"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "takes one --seeds value" in err[0] and "0,1" in err[0]
+    assert not (tmp_path / "benchmarks").exists()

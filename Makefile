@@ -51,9 +51,9 @@ cv: $(STAMP)
 	    --report-dir benchmarks/reports
 	$(PY) -m hamfeat cv --features $(OUT)/features_auto.parquet --no-ablations \
 	    --report-dir benchmarks/reports/auto_masks
-	$(if $(wildcard $(OUT)/features_cc.parquet),$(PY) -m hamfeat cv \
+	if [ -f $(OUT)/features_cc.parquet ]; then $(PY) -m hamfeat cv \
 	    --features $(OUT)/features_cc.parquet --no-ablations \
-	    --models hgb,svm,lr,mlp,ensemble --report-dir benchmarks/reports/color_constancy,)
+	    --models hgb,svm,lr,mlp,ensemble --report-dir benchmarks/reports/color_constancy; fi
 
 # the default ensemble's CV repeated on two more lesion-grouped splits (seeds 1 and 2)
 cv-repeated: $(STAMP)

@@ -1175,6 +1175,21 @@ def _pm(d: dict, key: str) -> str:
     return _f(d[key]) + (f" ± {std:.3f}" if std else "")
 
 
+def _cc_choice(r: dict) -> str:
+    """How the colour-constancy setting was chosen, for the report's model-choice paragraph."""
+    cfg = r.get("table_config") or {}
+    if "color_constancy" not in cfg or cfg.get("synthetic"):
+        return ""
+    how = (
+        "Colour constancy is off by default since the ensemble was compared with and without "
+        "it on the seed-0 folds of the main report: that choice was made on those folds too; "
+        "`make cv-repeated` (seeds 1 and 2) and the colour-constancy ablation check it."
+    )
+    if cfg["color_constancy"]:
+        return "This table has colour constancy ON, which is not the default. " + how
+    return how
+
+
 def _markdown(r: dict) -> str:
     L: list[str] = []
     t = r["timings"]
@@ -1218,7 +1233,7 @@ def _markdown(r: dict) -> str:
         "out-of-fold probabilities, which equals refitting a `VotingClassifier` per fold "
         "(deterministic members; a test checks it). `ensemble_stack` is an approximate "
         "stacking (a logistic regression on the members' out-of-fold log-probabilities, "
-        "cross-fitted on the same folds), shown for comparison only.",
+        "cross-fitted on the same folds), shown for comparison only. " + _cc_choice(r),
         "",
     ]
     # targets

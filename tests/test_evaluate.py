@@ -15,6 +15,7 @@ from hamfeat.data import CLASSES
 from hamfeat.errors import DatasetError
 from hamfeat.evaluate import (
     OOF,
+    _cc_choice,
     _curve,
     _evaluate_oof,
     _lesion_level,
@@ -316,3 +317,12 @@ def test_cross_validation_is_deterministic(table):
     two = oof_predictions(models, table, b, n_jobs=2)
     for name in models:
         assert one[name].proba.tobytes() == two[name].proba.tobytes(), name
+
+
+def test_report_says_how_the_colour_constancy_setting_was_chosen() -> None:
+    assert _cc_choice({"table_config": {}}) == ""
+    assert _cc_choice({"table_config": {"color_constancy": False, "synthetic": True}}) == ""
+    off = _cc_choice({"table_config": {"color_constancy": False}})
+    on = _cc_choice({"table_config": {"color_constancy": True}})
+    assert "seed-0 folds" in off and "not the default" not in off
+    assert on.startswith("This table has colour constancy ON, which is not the default")

@@ -2,11 +2,13 @@
 
 ::
 
-    file ──► decode + guards ──► canonical size ──► [hair removal] ──► mask ──► colour constancy
+    file ──► decode + guards ──► canonical size ──► [hair removal] ──► mask ──► [colour constancy]
              (imageio)            (imageio)          (preprocess)       given, or   (preprocess)
                                                                         segment.py, or
                                                                         the whole image
          ──► feature families (features/, kernels in _kernels/) ──► one named row
+
+    [...]: optional, off by default.
 
 Feature extraction (``hamfeat features``), training, cross-validation and scoring all call
 :func:`extract_file` / :func:`compute_features`; they differ only in where the rows go.

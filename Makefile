@@ -39,6 +39,8 @@ features: $(STAMP)
 # For the colour-constancy ablation of `make cv` (colour constancy is off by default: it hurt).
 features-cc: $(STAMP)
 	$(PY) -m hamfeat features $(DATA_ARG) -o $(OUT)/features_cc.parquet --color-constancy --jobs $(JOBS)
+	$(PY) -m hamfeat features $(DATA_ARG) -o $(OUT)/features_auto_cc.parquet --masks auto \
+	    --color-constancy --jobs $(JOBS)
 
 # The model `hamfeat score` uses: trained on automatic masks, as it will be used.
 train: $(STAMP)
@@ -54,6 +56,9 @@ cv: $(STAMP)
 	if [ -f $(OUT)/features_cc.parquet ]; then $(PY) -m hamfeat cv \
 	    --features $(OUT)/features_cc.parquet --no-ablations \
 	    --models hgb,svm,lr,mlp,ensemble --report-dir benchmarks/reports/color_constancy; fi
+	if [ -f $(OUT)/features_auto_cc.parquet ]; then $(PY) -m hamfeat cv \
+	    --features $(OUT)/features_auto_cc.parquet --no-ablations \
+	    --models hgb,svm,lr,mlp,ensemble --report-dir benchmarks/reports/color_constancy_auto; fi
 
 # the default ensemble's CV repeated on two more lesion-grouped splits (seeds 1 and 2)
 cv-repeated: $(STAMP)

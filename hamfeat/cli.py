@@ -341,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
         "image (auto); dermoscopy only",
     )
     p.add_argument(
-    "--color-constancy",
+        "--color-constancy",
         action=argparse.BooleanOptionalAction,
         default=False,
         help="Shades-of-Gray colour constancy (p=6) before the features; off by default "
@@ -374,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", metavar="S,T", help="CV seeds (repeated CV)")
     p.add_argument("--auto-features", metavar="TABLE.parquet", help="table with automatic masks")
     p.add_argument(
-    "--cc-features",
+        "--cc-features",
         metavar="TABLE.parquet",
         help="the same images with the other colour-constancy setting (ablation)",
     )

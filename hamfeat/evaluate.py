@@ -1233,7 +1233,8 @@ def _markdown(r: dict) -> str:
         "out-of-fold probabilities, which equals refitting a `VotingClassifier` per fold "
         "(deterministic members; a test checks it). `ensemble_stack` is an approximate "
         "stacking (a logistic regression on the members' out-of-fold log-probabilities, "
-        "cross-fitted on the same folds), shown for comparison only. " + _cc_choice(r),
+        "cross-fitted on the same folds), shown for comparison only."
+        + (f" {_cc_choice(r)}" if _cc_choice(r) else ""),
         "",
     ]
     # targets

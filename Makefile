@@ -87,6 +87,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_features.py
+	$(PY) benchmarks/bench_kernels.py 10
+	$(PY) benchmarks/bench_full_run.py
 	$(PY) benchmarks/bench_segment.py
 	$(PY) benchmarks/bench_score.py
 	$(PY) benchmarks/bench_jpeg_quality.py

@@ -326,3 +326,22 @@ def test_report_says_how_the_colour_constancy_setting_was_chosen() -> None:
     on = _cc_choice({"table_config": {"color_constancy": True}})
     assert "seed-0 folds" in off and "not the default" not in off
     assert on.startswith("This table has colour constancy ON, which is not the default")
+
+
+def test_cc_ablation_with_the_same_setting_is_flagged(table_path, tmp_path) -> None:
+    """A colour-constancy table with the main table's own setting measures nothing: noted."""
+    r = run_cv(
+        table_path,
+        tmp_path / "report",
+        models=("knn",),
+        seeds=(0,),
+        baseline_seeds=(0,),
+        ablations=True,
+        ablation_model="knn",
+        cc_features_path=table_path,  # same table, same setting (off)
+        model_params=FAST_PARAMS,
+        n_jobs=1,
+        plots=False,
+    )
+    assert r["ablations"]["color_constancy"]["main"] == "off"
+    assert any("measures nothing" in n and "(off)" in n for n in r["notes"])

@@ -60,10 +60,10 @@ MIN_IMAGES = 25
 #: Target of issue #8: patient-grouped 5-fold CV on the 1000-image sample, abnormal AUC.
 ABNORMAL_TARGET = 0.70
 #: Models evaluated by default. ``svm`` and ``hgb`` are left out (both can be asked for by
-#: name): on the sample neither beat rf with the previous four families (abnormal AUC: hgb
-#: 0.606, svm 0.480 against rf 0.631; not re-run with the seven),
-#: hgb fitting is slow (249 s of fit time for 13 labels x 5 folds on 2 shared cores), and the
-#: calibrated SVM ranks worse than chance out of fold; see benchmarks/reports/cxr14/svm_hgb/.
+#: name): on the sample neither beats rf with the seven families (abnormal AUC: hgb 0.605,
+#: svm 0.500 against rf 0.643), hgb fitting is slow (112 s of fit time for 13 labels x 5
+#: folds on 2 idle cores), and the calibrated SVM ranks at chance out of fold; see
+#: benchmarks/reports/cxr14/svm_hgb/.
 CXR_MODELS: tuple[str, ...] = ("lr", "rf", "knn", "ensemble")
 #: Members of the ``ensemble`` for X-rays (mean of their probabilities).
 CXR_ENSEMBLE: tuple[str, ...] = ("rf", "lr")

@@ -184,13 +184,16 @@ def _cmd_features(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     if args.dataset == "cxr14":
-        from hamfeat.evaluate_multilabel import train_multilabel
+        from hamfeat.evaluate_multilabel import PATCHKM, train_multilabel
+
+        args.model = args.model or PATCHKM
 
         path = train_multilabel(args.features, args.output, model=args.model)
         print(f"hamfeat train: model {args.model} written to {path}", file=sys.stderr)
         return EXIT_OK
     from hamfeat.evaluate import train
 
+    args.model = args.model or "ensemble"
     path = train(
         args.features,
         args.output,
@@ -360,7 +363,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model on a feature table")
     p.add_argument("--features", metavar="TABLE.parquet", required=True)
     p.add_argument("-o", "--output", metavar="MODEL.skops", required=True)
-    p.add_argument("--model", default="ensemble", help="knn, svm, rf, hgb, ensemble, knn_seed")
+    p.add_argument(
+        "--model",
+        help="ensemble (default), hgb, svm, rf, knn, lr, mlp, knn_seed; "
+        "cxr14: patchkm (default), ensemble, lr, rf, knn, svm, hgb",
+    )
     p.add_argument("--families", metavar="A,B", help="feature families to use (default: all)")
     p.add_argument(*dataset_opt, **dataset_kw)
     p.set_defaults(func=_cmd_train)

@@ -801,7 +801,12 @@ _TRUSTED_EXACT: frozenset[str] = frozenset(
     | {"numpy.dtypes.ObjectDType", "numpy.dtypes.StrDType"}
 )
 #: Modules whose classes (never functions) are trusted.
-_TRUSTED_CLASS_MODULES: tuple[str, ...] = ("sklearn.", "imblearn.", "hamfeat.models")
+_TRUSTED_CLASS_MODULES: tuple[str, ...] = (
+    "sklearn.",
+    "imblearn.",
+    "hamfeat.models",
+    "hamfeat.encoders",
+)
 #: Functions referenced by trusted estimators' defaults.
 _TRUSTED_FUNCTIONS: frozenset[str] = frozenset(
     {

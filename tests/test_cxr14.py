@@ -12,10 +12,18 @@ import pandas as pd
 import pytest
 
 from hamfeat.cli import main
-from hamfeat.cxr14 import CXR_CONFIG, cxr_config, label_matrix, load_cxr14, split_findings
+from hamfeat.cxr14 import (
+    CXR_CONFIG,
+    CXR_MODEL_FAMILIES,
+    cxr_config,
+    label_matrix,
+    load_cxr14,
+    split_findings,
+)
 from hamfeat.errors import DatasetError
 from hamfeat.evaluate_multilabel import (
     ABNORMAL,
+    PATCHKM,
     make_multilabel_model,
     modellable_labels,
     patient_splits,
@@ -29,6 +37,7 @@ from hamfeat.features.gray import (
     GrayHistFamily,
     GrayHogFamily,
     GrayLbpFamily,
+    GrayPixFamily,
     GrayProfileFamily,
     GrayThumbFamily,
     stretched_gray,
@@ -151,7 +160,8 @@ def test_adapter_errors(tmp_path: Path) -> None:
 def test_defaults_unchanged_and_gray_registered() -> None:
     assert not set(DEFAULT_FAMILIES) & set(GRAY_FAMILY_NAMES)
     assert GRAY_FAMILY_NAMES == (
-        "grayhist", "grayglcm", "graylbp", "graygrid", "graythumb", "grayprof", "grayhog"
+        "grayhist", "grayglcm", "graylbp", "graygrid", "graythumb", "grayprof", "grayhog",
+        "graypix",
     )
     names = feature_names(GRAY_FAMILY_NAMES)
     assert len(names) == len(set(names))
@@ -321,6 +331,42 @@ def test_thumb_prof_hog_properties() -> None:
     assert np.array_equal(GrayHogFamily().compute(_ctx(g)), GrayHogFamily().compute(_ctx(g)))
 
 
+def test_graypix_is_the_zscored_image_on_a_fixed_grid() -> None:
+    fam = GrayPixFamily()
+    names = fam.names()
+    assert len(names) == 64 * 64 and names[0] == "graypix_g64_r00c00"
+    assert names[64 * 3 + 5] == "graypix_g64_r03c05"
+    # at 64 x 64 the values are the z-scored pixels, unchanged (bit for bit)
+    for gray in _generated_grays():
+        ctx = _ctx(gray)
+        assert np.array_equal(fam.compute(ctx), zscored_gray(ctx).ravel())
+    # a larger image is area-averaged onto the grid (reference: cv2.resize, INTER_AREA)
+    big = synthetic_cxr(3, True, 128)
+    ctx = _ctx(big)
+    ref = cv2.resize(zscored_gray(ctx), (64, 64), interpolation=cv2.INTER_AREA).ravel()
+    np.testing.assert_allclose(fam.compute(ctx), ref, rtol=0, atol=1e-12)
+    # a partial region: only region pixels are averaged; grid pixels without any are NaN
+    mask = np.zeros((128, 128), bool)
+    mask[:, :64] = True
+    mask[:, 64:66] = True  # two columns more, so the bounding box is 128 x 66
+    v = fam.compute(_ctx(big, mask)).reshape(64, 64)
+    assert np.isfinite(v).all()
+    mask[:, 64:66] = False
+    mask[0, 100] = True  # a lone pixel far right: the columns between it are empty
+    v = fam.compute(_ctx(big, mask)).reshape(64, 64)
+    assert np.isnan(v).any() and np.isfinite(v[:, 0]).all()
+    assert np.isnan(fam.compute(_ctx(big, np.zeros((128, 128), bool)))).all()
+
+
+def test_graypix_on_real_sample() -> None:
+    fam = GrayPixFamily()
+    for gray in _sample_grays(20):
+        v = fam.compute(_ctx(gray))
+        # reference: plain NumPy z-score of the 64 x 64 file (population std)
+        ref = (gray - gray.mean()) / gray.std()
+        np.testing.assert_allclose(v, ref.ravel(), rtol=0, atol=1e-9)
+
+
 def test_gray_features_same_for_gray_rgb_and_rgba_files(tmp_path: Path) -> None:
     g = synthetic_cxr(7, True)
     vals = [
@@ -402,13 +448,27 @@ def test_run_cv_multilabel_report(cxr_table, tmp_path: Path) -> None:
     assert set(dev["committed families"]["per_seed"]) == {"0", "1", "2", "3"}
     assert dev["committed families"]["report_seed"]["ensemble"] > 0.9
     assert dev["committed families"]["families"] == r["families"]
-    assert r["families"] == list(GRAY_FAMILY_NAMES)
+    assert r["families"] == list(CXR_MODEL_FAMILIES)
+    assert "graypix" not in r["families"]  # pixels are for the learned model only
     assert "## How the configuration was chosen" in md and "seeds 1, 2, 3" in md
     meta = r["metadata"]
     assert meta["columns"] == ["age", "male", "view_ap", "follow_up"]
     assert meta["view_ap"] == 0.5  # every generated image is PA: a constant score
     assert meta["image_within_view"]["PA"]["images"] == 60
     assert "## Metadata (extra row, not image features)" in md
+
+
+def test_run_cv_multilabel_reports_patchkm(cxr_table, tmp_path: Path) -> None:
+    path, _ = cxr_table
+    r = run_cv_multilabel(path, tmp_path, models=(PATCHKM,), min_images=8, n_boot=0,
+                          ablations=False, dev_seeds=(1,))
+    assert r["results"][PATCHKM]["abnormal_auc"] > 0.9 and r["best_model"] == PATCHKM
+    pk = next(v for v in r["development"] if v["name"] == PATCHKM)
+    assert pk["families"] == ["graypix"] and set(pk["per_seed"]) == {"0", "1"}
+    assert pk["report_seed"][PATCHKM] == pytest.approx(r["results"][PATCHKM]["abnormal_auc"])
+    assert 0.5 < pk["mean_dev"]["rank_mean"] <= 1
+    md = (tmp_path / "cv_report.md").read_text()
+    assert "### The learned patch model (`patchkm`)" in md and "| 0 (reported) |" in md
 
 
 def test_multilabel_model_probabilities(cxr_table) -> None:
@@ -420,16 +480,43 @@ def test_multilabel_model_probabilities(cxr_table) -> None:
     assert ((p >= 0) & (p <= 1)).all()
 
 
-@pytest.mark.parametrize("min_images", [8, 25])
-def test_cli_train_and_score_cxr14(cxr_table, tmp_path: Path, capsys, min_images) -> None:
+def test_patchkm_model_learns_the_generated_opacity(cxr_table) -> None:
+    _, table = cxr_table
+    labels, _ = modellable_labels(table, min_images=8)
+    Y = labels.to_numpy()
+    y = labels[ABNORMAL].to_numpy()
+    p = np.full(len(y), np.nan)
+    for s in patient_splits(y, table["patient_id"], seed=0):
+        model = make_multilabel_model(PATCHKM, random_state=0)
+        model.fit(table.iloc[s.train], Y[s.train])
+        proba = model.predict_proba(table.iloc[s.test])
+        assert proba.shape == (len(s.test), Y.shape[1])
+        p[s.test] = proba[:, -1]
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(y, p) > 0.9  # out of fold, patients grouped
+    # it reads the pixel family only, and one encoder serves every label
+    model = make_multilabel_model(PATCHKM).fit(table, Y)
+    assert model.named_steps["select"].families == ("graypix",)
+    assert all(c.startswith("graypix_") for c in model.named_steps["select"].columns_)
+    assert len(model.named_steps["clf"].estimators_) == Y.shape[1]
+    again = make_multilabel_model(PATCHKM).fit(table, Y)
+    assert np.array_equal(model.predict_proba(table), again.predict_proba(table))
+
+
+@pytest.mark.parametrize(("min_images", "name"), [(8, "ensemble"), (25, "lr"), (8, PATCHKM)])
+def test_cli_train_and_score_cxr14(cxr_table, tmp_path: Path, capsys, min_images, name) -> None:
     path, _ = cxr_table
     model = tmp_path / "m.skops"
     if min_images == 25:  # the CLI default: only "abnormal" is modellable here
         assert main(["train", "--dataset", "cxr14", "--features", str(path), "-o", str(model),
-                     "--model", "lr"]) == 0
+                     "--model", name]) == 0
     else:
-        train_multilabel(path, model, model="ensemble", min_images=min_images)
+        train_multilabel(path, model, model=name, min_images=min_images)
     loaded = load_model(model)
+    # the model file names the columns the model reads
+    pix = [n for n in loaded.feature_names if n.startswith("graypix_")]
+    assert bool(pix) == (name == PATCHKM) and (len(pix) == len(loaded.feature_names)) == bool(pix)
     assert loaded.extra["task"] == "multilabel" and loaded.classes[-1] == ABNORMAL
     assert len(loaded.classes) == (3 if min_images == 8 else 1)
     folder = tmp_path / "new"
@@ -451,6 +538,26 @@ def test_cli_train_and_score_cxr14(cxr_table, tmp_path: Path, capsys, min_images
     rc = main(["score", str(folder), "--model", str(model), "--format", "isic2018"])
     assert rc == 3
     assert "needs a HAM10000 model" in capsys.readouterr().err
+
+
+def test_cli_train_cxr14_defaults_to_patchkm_and_needs_pixels(cxr_table, tmp_path: Path,
+                                                            capsys) -> None:
+    path, table = cxr_table
+    model = tmp_path / "m.skops"
+    assert main(["train", "--dataset", "cxr14", "--features", str(path), "-o", str(model)]) == 0
+    assert load_model(model).extra["model"] == PATCHKM
+    assert main(["train", "--dataset", "cxr14", "--features", str(path), "-o", str(model),
+                 "--model", "nosuch"]) != 0
+    assert "unknown model 'nosuch'" in capsys.readouterr().err
+    # a table from before the pixel family: a one-line error naming the file and the fix
+    old = tmp_path / "old.parquet"
+    table.drop(columns=[c for c in table.columns if c.startswith("graypix_")]).to_parquet(old)
+    rc = main(["train", "--dataset", "cxr14", "--features", str(old), "-o", str(model)])
+    assert rc == 3
+    err = capsys.readouterr().err
+    assert "old.parquet: model patchkm needs the graypix columns" in err
+    assert main(["train", "--dataset", "cxr14", "--features", str(old), "-o", str(model),
+                 "--model", "lr"]) == 0
 
 
 def test_cli_cv_cxr14(cxr_table, tmp_path: Path) -> None:

@@ -39,7 +39,8 @@ def test_enable_disable_by_name() -> None:
         "structure", "shape",
     )  # the grayscale (X-ray) families are registered but never defaults
     assert set(FAMILIES) - set(DEFAULT_FAMILIES) == {
-        "grayhist", "grayglcm", "graylbp", "graygrid", "graythumb", "grayprof", "grayhog"
+        "grayhist", "grayglcm", "graylbp", "graygrid", "graythumb", "grayprof", "grayhog",
+        "graypix",
     }
     with pytest.raises(ValueError, match="unknown feature family 'colour'"):
         get_families(["colour"])
@@ -60,7 +61,15 @@ def test_each_family_shape_dtype_and_determinism(ctx: Context, family: str) -> N
     fam = FAMILIES[family]
     a = fam.compute(ctx)
     assert a.dtype == np.float64 and a.shape == (len(fam.names()),)
-    assert np.isfinite(a).mean() > 0.9, f"{family}: too many NaN on a clean synthetic lesion"
+    if family == "graypix":  # pixels of the lesion's bounding box: NaN exactly off the lesion
+        import cv2
+
+        rows, cols = ctx.crop(0)
+        area = cv2.resize(ctx.mask[rows, cols].astype(np.float64), (64, 64),
+                          interpolation=cv2.INTER_AREA)
+        assert np.array_equal(np.isnan(a), area.ravel() <= 1e-12)
+    else:
+        assert np.isfinite(a).mean() > 0.9, f"{family}: too many NaN on a clean synthetic lesion"
     rgb, mask = synthetic_lesion(90, 120, seed=3)
     b = fam.compute(Context(rgb, mask))
     assert a.tobytes() == b.tobytes(), "not bit-identical across runs"

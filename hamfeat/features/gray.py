@@ -14,11 +14,17 @@ an exposure-normalised image (see :func:`stretched_gray` and :func:`zscored_gray
 Names: ``grayhist_*``, ``grayglcm_d<d>_<property>_<mean|range>``, ``graylbp_r<R>_u<k>``,
 ``graygrid_r<i>c<j>_<mean|std|grad>``, ``graygrid_r<i>_lr_<mean|std>``,
 ``graythumb_g<n>_r<i>c<j>``, ``grayprof_<row|col><k>``, ``grayprof_<lr|ud>_asym`` and
-``grayhog_c<cell>_r<i>c<j>_o<k>``.
+``grayhog_c<cell>_r<i>c<j>_o<k>`` and ``graypix_g<n>_r<ii>c<jj>``.
+
+``graypix`` is the exception among them: its columns are pixels (the z-scored image on a fixed
+grid), not statistics. Hand-made models do not read it (see
+:data:`hamfeat.cxr14.CXR_MODEL_FAMILIES`); the learned patch encoder of
+:mod:`hamfeat.encoders` does.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from hamfeat._kernels.lbp import lbp_uniform, masked_code_histogram
@@ -33,6 +39,7 @@ __all__ = [
     "GrayHistFamily",
     "GrayHogFamily",
     "GrayLbpFamily",
+    "GrayPixFamily",
     "GrayProfileFamily",
     "GrayThumbFamily",
     "grid_bounds",
@@ -378,6 +385,43 @@ class GrayHogFamily(Family):
         return hist.ravel()
 
 
+class GrayPixFamily(Family):
+    """The z-scored grey image itself, area-averaged onto a fixed :attr:`grid` x :attr:`grid`.
+
+    The input of the learned patch features (:class:`hamfeat.encoders.PatchKMeansEncoder`), which
+    must be fitted inside the training folds and so cannot be a per-image family. The region's
+    bounding box of :func:`zscored_gray` is resampled with area weights
+    (``cv2.INTER_AREA``) of the region pixels only: ``resize(z * m) / resize(m)``; at 64 x 64
+    with ``grid = 64`` the values are the z-scored pixels unchanged. A grid pixel whose area holds
+    no region pixel is NaN. Names ``graypix_g<grid>_r<ii>c<jj>`` (row-major, zero-padded).
+    """
+
+    name = "graypix"
+    description = "the z-scored grey image on a fixed 64x64 grid (input of learned encoders)"
+    grid = 64
+
+    def names(self) -> list[str]:
+        g = self.grid
+        return [f"graypix_g{g}_r{i:02d}c{j:02d}" for i in range(g) for j in range(g)]
+
+    def compute(self, ctx: Context) -> np.ndarray:
+        rows, cols = ctx.crop(0)
+        z = zscored_gray(ctx)[rows, cols]
+        m = ctx.mask[rows, cols].astype(np.float64)
+        g = self.grid
+        if m.size == 0:
+            return np.full(g * g, np.nan)
+        if m.all():
+            if z.shape == (g, g):
+                return z.ravel().copy()
+            return cv2.resize(z, (g, g), interpolation=cv2.INTER_AREA).ravel()
+        num = cv2.resize(z * m, (g, g), interpolation=cv2.INTER_AREA)
+        den = cv2.resize(m, (g, g), interpolation=cv2.INTER_AREA)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = np.where(den > 1e-12, num / np.where(den > 1e-12, den, 1.0), np.nan)
+        return out.ravel()
+
+
 #: The grayscale families, in registry order.
 GRAY_FAMILIES: tuple[Family, ...] = (
     GrayHistFamily(),
@@ -387,4 +431,5 @@ GRAY_FAMILIES: tuple[Family, ...] = (
     GrayThumbFamily(),
     GrayProfileFamily(),
     GrayHogFamily(),
+    GrayPixFamily(),
 )

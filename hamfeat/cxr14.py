@@ -36,6 +36,7 @@ import pandas as pd
 from hamfeat.data import Dataset
 from hamfeat.errors import DatasetError, Problem
 from hamfeat.features import GRAY_FAMILY_NAMES
+from hamfeat.features.gray import GrayPixFamily
 from hamfeat.imageio import IMAGE_SUFFIXES
 from hamfeat.pipeline import FeatureConfig
 
@@ -45,6 +46,7 @@ __all__ = [
     "CXR_MODEL_FAMILIES",
     "FINDINGS",
     "NO_FINDING",
+    "PIXEL_FAMILY",
     "cxr_config",
     "find_cxr14_dir",
     "label_matrix",
@@ -85,13 +87,15 @@ NIH_COLUMNS = {
 }
 REQUIRED = ("image_id", "finding_labels", "patient_id")
 OPTIONAL = ("follow_up", "age", "sex", "view")
+#: The pixel family (:class:`~hamfeat.features.gray.GrayPixFamily`), read by learned models only.
+PIXEL_FAMILY: str = GrayPixFamily.name
 #: The families the hand-made X-ray models (lr, rf, knn, ...) use: every grayscale family but
 #: ``graypix`` (pixels, read only by the learned ``patchkm`` model of
 #: :mod:`hamfeat.evaluate_multilabel`). Chosen on development CV seeds 1-3, never on the
 #: report's seed 0 (see benchmarks/reports/cxr14/cv_report.md, "How the configuration was
 #: chosen"): the thumbnail, profiles and HOG families each raised the development abnormal AUC
 #: a little.
-CXR_MODEL_FAMILIES: tuple[str, ...] = tuple(f for f in GRAY_FAMILY_NAMES if f != "graypix")
+CXR_MODEL_FAMILIES: tuple[str, ...] = tuple(f for f in GRAY_FAMILY_NAMES if f != PIXEL_FAMILY)
 _HINT = "pass --data DIR (a folder with the images and labels.csv or Data_Entry_2017*.csv)"
 
 

@@ -32,7 +32,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
 from hamfeat._version import __version__
-from hamfeat.cxr14 import CXR_MODEL_FAMILIES, label_matrix
+from hamfeat.cxr14 import CXR_MODEL_FAMILIES, PIXEL_FAMILY, label_matrix
 from hamfeat.errors import DatasetError
 from hamfeat.evaluate import Split, check_grouped, table_config, table_hash
 from hamfeat.models import (
@@ -81,8 +81,6 @@ CXR_MODELS: tuple[str, ...] = ("lr", "rf", "knn", "ensemble", "patchkm")
 PATCHKM = "patchkm"
 PATCHKM_ENCODER: dict[str, Any] = {"n_clusters": 100, "patch_size": 6, "pool": 4}
 PATCHKM_C = 1e-4
-#: The pixel family the ``patchkm`` model reads.
-PIXEL_FAMILY = "graypix"
 #: Members of the ``ensemble`` for X-rays (mean of their probabilities).
 CXR_ENSEMBLE: tuple[str, ...] = ("rf", "lr")
 #: Per-model parameters for X-rays, changed from the dermoscopy defaults. RF: 150 trees with
@@ -513,9 +511,9 @@ def run_cv_multilabel(
         )
     development = None
     if dev_seeds:
-        with_pk = PATCHKM in models and bool(feature_columns(table.columns, (PIXEL_FAMILY,)))
-        development = _development(
-            table, y_abn, groups, fams, n_splits, seed, dev_seeds, n_jobs, with_patchkm=with_pk
+        development = _development(  # the table has graypix when patchkm is asked for
+            table, y_abn, groups, fams, n_splits, seed, dev_seeds, n_jobs,
+            with_patchkm=PATCHKM in models,
         )
         say(
             "development comparison (abnormal): "

@@ -396,7 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_cv)
 
     p = sub.add_parser("score", help="score a folder of JPEG/PNG images with a trained model")
-    p.add_argument("folder", metavar="DIR")
+    p.add_argument(
+        "folder", metavar="DIR", help="folder of images (or one image file) to score"
+    )
     p.add_argument("--model", metavar="PATH", help="default: $HAMFEAT_MODEL or out/model.skops")
     p.add_argument("--masks", metavar="DIR", help="folder of <image_id>_segmentation.png masks")
     p.add_argument("--recursive", action="store_true", help="include sub-folders")

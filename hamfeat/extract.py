@@ -25,6 +25,7 @@ import pandas as pd
 
 from hamfeat._io import STDOUT, _read_only_fs, check_output, write_output
 from hamfeat.errors import HamfeatError, ImageError, OutputError, Problem
+from hamfeat.imageio import open_regular
 from hamfeat.pipeline import FeatureConfig, extract_file
 
 __all__ = [
@@ -83,7 +84,7 @@ def _hash_file(path: str | None) -> str:
     if path is None or (not isinstance(path, str | os.PathLike)) or pd.isna(path):
         return "-"
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:  # a FIFO, socket or device is refused, never waited on
         h.update(fh.read())
     return h.hexdigest()
 
@@ -92,7 +93,7 @@ def _key(image_path: str, mask_path: str | None) -> str:
     """Cache key of one image: hash of its bytes and of its mask's bytes."""
     try:
         mh = _hash_file(mask_path)
-    except OSError:
+    except (OSError, HamfeatError):
         mh = "unreadable"  # the worker reports it and falls back to automatic segmentation
     return hashlib.sha256(f"{_hash_file(image_path)}:{mh}".encode()).hexdigest()[:32]
 
@@ -317,8 +318,8 @@ def extract_table(
         mask = None if pd.isna(mask) else str(mask)
         try:
             key = _key(str(img), mask)
-        except OSError:
-            key = None  # unreadable: the worker names the exact reason
+        except (OSError, HamfeatError):
+            key = None  # unreadable or not a regular file: the worker names the exact reason
         keys.append(key)
         if key is None or key not in cache.entries:
             todo.append((i, str(img), mask))

@@ -153,11 +153,8 @@ def test_write_output_unit(tmp_path: Path) -> None:
     (tmp_path / "b").symlink_to("a")
     with pytest.raises(OutputError, match="symbolic links"):
         check_output(tmp_path / "a")
-    import socket
-
     sock_path = tmp_path / "s.csv"
-    with socket.socket(socket.AF_UNIX) as s:
-        s.bind(str(sock_path))
+    with _bind_socket(sock_path):
         with pytest.raises(OutputError, match="socket"):
             write_output(sock_path, lambda fh: fh.write("x"), binary=False)
     assert stat.S_ISSOCK(os.stat(sock_path).st_mode)
@@ -305,3 +302,155 @@ def test_cache_on_a_real_full_or_read_only_file_system(small: dict, tmp_path: Pa
         assert ("No space left on device" if kind == "full" else "Read-only file system") in line
     finally:
         subprocess.run(["umount", str(cache)], check=False)
+
+
+# ------------------------------------------------- 2. no hang: only regular files are images
+def _bind_socket(path: Path):
+    """A Unix socket bound at ``path`` (bound by its short relative name: AF_UNIX paths are
+    limited to 108 bytes)."""
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX)
+    cwd = os.getcwd()
+    os.chdir(path.parent)
+    try:
+        sock.bind(path.name)
+    finally:
+        os.chdir(cwd)
+    return sock
+
+
+def _specials(folder: Path) -> dict[str, str]:
+    """Put a FIFO, a socket, a folder and a broken link named like images in ``folder``;
+    return name -> the kind the CLI must report. The socket stays bound until the test ends."""
+    os.mkfifo(folder / "y.jpg")
+    (folder / "d.jpg").mkdir()
+    (folder / "gone.png").symlink_to(folder / "nowhere.png")
+    (folder / "fifo_link.jpg").symlink_to(folder / "y.jpg")
+    _specials.sockets.append(_bind_socket(folder / "s.jpg"))
+    return {"y.jpg": "fifo", "d.jpg": "directory", "gone.png": "broken symbolic link",
+            "fifo_link.jpg": "fifo", "s.jpg": "socket"}
+
+
+_specials.sockets = []
+
+
+def test_score_fifo_socket_folder_among_images_do_not_hang(small: dict, tmp_path: Path) -> None:
+    """`score` on a folder with a FIFO, a socket, a folder and a broken link named *.jpg: each
+    one line on stderr with its name and kind, an error row; the images are scored (exit 1)."""
+    d = tmp_path / "in"
+    shutil.copytree(small["images"], d)
+    kinds = _specials(d)
+    p = ok(run(*score_args(small)[:1], str(d), *score_args(small)[2:], env=small["env"],
+               timeout=60), code=1)
+    table = pd.read_csv(__import__("io").StringIO(p.stdout))
+    rows = table.set_index(table["path"].map(lambda s: Path(s).name))
+    for name, kind in kinds.items():
+        lines = [line for line in p.stderr.splitlines() if f"{name}:" in line]
+        assert len(lines) == 1 and kind in lines[0], (name, p.stderr)
+        assert kind in rows.at[name, "error"]
+    good = [n for n in rows.index if n not in kinds]
+    assert len(good) == 3 and rows.loc[good, "error"].isna().all()
+    assert f"3 of {3 + len(kinds)} images scored" in p.stderr
+
+
+def test_data_and_features_fifo_among_images_do_not_hang(small: dict, tmp_path: Path) -> None:
+    """`data` and `features` on a HAM10000 folder where images (and a mask) are a FIFO, a socket,
+    a folder, a broken link: one error line each with the kind, the rest computed (exit 1)."""
+    data = tmp_path / "HAM10000"
+    shutil.copytree(small["data"], data)
+    part = data / "HAM10000_images_part_1"
+    names = sorted(p.name for p in part.glob("*.jpg"))[:4]
+    for n in names:
+        (part / n).unlink()
+    os.mkfifo(part / names[0])
+    (part / names[1]).mkdir()
+    (part / names[2]).symlink_to(part / "nowhere.jpg")
+    sock = _bind_socket(part / names[3])
+    kinds = dict(zip(names, ["fifo", "directory", "broken symbolic link", "socket"], strict=True))
+    mask = data / "HAM10000_segmentations_lesion_tschandl" / "ISIC_0000041_segmentation.png"
+    mask.unlink()
+    os.mkfifo(mask)
+    try:
+        p = ok(run("data", "--data", str(data), env=small["env"], timeout=60), code=1)
+        for name, kind in kinds.items():
+            lines = [line for line in p.stderr.splitlines() if f"{name}:" in line]
+            assert len(lines) == 1 and kind in lines[0], (name, p.stderr)
+        assert f"{N_IMAGES - 4} images" in p.stdout
+        assert f"{mask}: not a regular file (fifo)" in p.stderr  # the mask: a warning
+        out = tmp_path / "f.parquet"
+        p = ok(run(*features_args(small, out)[:2], str(data), *features_args(small, out)[3:],
+                   env=small["env"], timeout=60), code=1)
+        for name, kind in kinds.items():
+            lines = [line for line in p.stderr.splitlines() if f"{name}:" in line]
+            assert len(lines) == 1 and kind in lines[0], (name, p.stderr)
+        assert len(pd.read_parquet(out)) == N_IMAGES - 4
+    finally:
+        sock.close()
+
+
+def test_read_guard_never_opens_a_fifo_swapped_in(tmp_path: Path, monkeypatch) -> None:
+    """A FIFO put in place of a file between the stat and the open is refused by fstat, at
+    once (open is non-blocking), in the image reader and the hashing of the cache key."""
+    from hamfeat import extract, imageio
+    from hamfeat.errors import ImageError
+
+    fifo = tmp_path / "x.jpg"
+    os.mkfifo(fifo)
+    monkeypatch.setattr(imageio, "special_kind", lambda path: None)  # the stat "saw" a file
+    with pytest.raises(ImageError, match=r"not a regular file \(fifo\)"):
+        imageio.read_bytes(fifo)
+    with pytest.raises(ImageError, match=r"not a regular file \(fifo\)"):
+        extract._hash_file(str(fifo))
+
+
+def test_cxr14_discovery_skips_fifos(tmp_path: Path) -> None:
+    """ChestX-ray14 discovery: a FIFO or socket named *.png is one error, never opened;
+    `data --dataset cxr14` lists it and finishes."""
+    import cv2
+    import numpy as np
+
+    root = tmp_path / "cxr"
+    (root / "images").mkdir(parents=True)
+    rows = ["image_id,finding_labels,patient_id"]
+    for i in range(3):
+        cv2.imwrite(str(root / "images" / f"0000000{i}_000.png"), np.full((8, 8), 60 * i, np.uint8))
+        rows.append(f"0000000{i}_000.png,No Finding,{i}")
+    os.mkfifo(root / "images" / "00000009_000.png")
+    rows.append("00000009_000.png,Mass,9")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    p = ok(run("data", "--dataset", "cxr14", "--data", str(root), timeout=60), code=1)
+    assert "00000009_000.png: not a regular file (fifo); skipped" in p.stderr
+    assert "3 images" in p.stdout
+
+
+def test_score_recursive_follows_linked_folders_without_looping(small: dict, tmp_path: Path):
+    """`score --recursive`: a symbolic link to a folder is followed; a link to an ancestor (a
+    loop) is listed as not entered, never looped; no image is scored twice."""
+    top = tmp_path / "top"
+    top.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(small["images"], elsewhere)
+    (top / "linked").symlink_to(elsewhere)
+    (elsewhere / "loop").symlink_to(top)  # top/linked/loop -> top
+    (top / "self").symlink_to(".")
+    p = ok(run("-v", "score", str(top), "--recursive", "--model", str(small["model"]),
+               "--jobs", "1", env=small["env"], timeout=120))
+    table = pd.read_csv(__import__("io").StringIO(p.stdout))
+    assert len(table) == 3 and table["path"].str.contains("/linked/").all()
+    assert "not entered again" in p.stderr
+
+
+def test_score_accepts_one_file(small: dict) -> None:
+    """`score FILE` scores that file (and a FIFO given as the file fails at once, exit 3)."""
+    one = sorted(small["images"].iterdir())[0]
+    p = ok(run("score", str(one), "--model", str(small["model"]), "--jobs", "1",
+               env=small["env"]))
+    table = pd.read_csv(__import__("io").StringIO(p.stdout))
+    assert table["path"].tolist() == [str(one)] and table["error"].isna().all()
+    fifo = small["root"] / "lone.jpg"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    p = ok(run("score", str(fifo), "--model", str(small["model"]), "--jobs", "1",
+               env=small["env"], timeout=60), code=3)
+    assert f"{fifo}: not a regular file (fifo); skipped" in p.stderr

@@ -261,6 +261,10 @@ def _cmd_score(args: argparse.Namespace) -> int:
     backend = _backend(args)
     if backend is None:
         return EXIT_USAGE
+    if args.output:  # a folder, a missing or read-only folder: refused before scoring
+        from hamfeat._io import check_output
+
+        check_output(args.output)
     model = args.model or default_model_path()
     print(f"hamfeat score: model {model}", file=sys.stderr)
     result = score_folder(

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hamfeat._io import STDOUT, _read_only_fs, check_output, write_output
+from hamfeat._io import _read_only_fs, check_output, write_output
 from hamfeat.errors import HamfeatError, ImageError, OutputError, Problem
 from hamfeat.imageio import open_regular
 from hamfeat.pipeline import FeatureConfig, extract_file
@@ -450,14 +450,7 @@ def extract_dataset(
 
     config = config or FeatureConfig()
     output = Path(output)
-    if os.fspath(output) != STDOUT:
-        try:
-            output.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(
-                output.parent, f"cannot create folder ({exc.strerror or exc})"
-            ) from None
-    # before any work: a folder, a socket, an unwritable folder are refused at once
+    # before any work: a folder, a socket, a missing or unwritable folder are refused at once
     errors_path = errors_path_for(output) if check_output(output).is_regular else None
     if errors_path is not None:
         check_output(errors_path)

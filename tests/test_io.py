@@ -454,3 +454,58 @@ def test_score_accepts_one_file(small: dict) -> None:
     p = ok(run("score", str(fifo), "--model", str(small["model"]), "--jobs", "1",
                env=small["env"], timeout=60), code=3)
     assert f"{fifo}: not a regular file (fifo); skipped" in p.stderr
+
+
+# ------------------------------------------- 3. output paths are checked before any work
+def _bad_outputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """Output paths that cannot be written -> the reason the CLI must give (one line)."""
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    afile = tmp_path / "a_file"
+    afile.write_text("x")
+    return {
+        "folder": (folder, "is a folder"),
+        "missing parent": (tmp_path / "missing" / "x.out", "does not exist"),
+        "parent is a file": (afile / "x.out", "is not a folder"),
+    }
+
+
+@pytest.mark.parametrize("case", ["folder", "missing parent", "parent is a file"])
+def test_bad_output_refused_before_the_work(small: dict, tmp_path: Path, case: str) -> None:
+    """`train/score/features -o` a folder, into a missing folder or under a file: exit 3, one
+    line naming the output, before anything else is read (the inputs given do not even exist,
+    and the error is about the output, not them)."""
+    out, reason = _bad_outputs(tmp_path)[case]
+    suffix = {"train": ".skops", "score": ".csv", "features": ".parquet"}
+    nowhere = tmp_path / "no_such_input"
+    for command, args in (
+        ("train", ["--features", str(nowhere / "f.parquet"), "--model", "knn"]),
+        ("score", [str(nowhere), "--model", str(small["model"])]),
+        ("features", ["--data", str(nowhere)]),
+    ):
+        o = out if case == "folder" else out.with_suffix(suffix[command])
+        p = ok(run(command, *args, "-o", str(o), env=small["env"], timeout=60), code=3)
+        lines = p.stderr.strip().splitlines()
+        assert len(lines) == 1, p.stderr
+        assert lines[0].startswith(f"hamfeat {command}: error: {o}: ") and reason in lines[0]
+    assert not out.exists() or out.is_dir()
+
+
+def test_read_only_output_folder_refused_before_the_work(small: dict, tmp_path: Path) -> None:
+    """`-o` into a read-only file system (a read-only tmpfs; skips when mounting is not
+    permitted): exit 3 at once, for every command, and `cv --report-dir` too."""
+    mnt = tmp_path / "ro"
+    _mount_tmpfs(mnt, "size=64k,ro")
+    try:
+        nowhere = tmp_path / "no_such_input"
+        for command, args in (
+            ("train", ["--features", str(nowhere), "-o", str(mnt / "m.skops")]),
+            ("score", [str(nowhere), "--model", str(small["model"]), "-o", str(mnt / "s.csv")]),
+            ("features", ["--data", str(nowhere), "-o", str(mnt / "f.parquet")]),
+            ("cv", ["--features", str(nowhere), "--report-dir", str(mnt / "r")]),
+        ):
+            p = ok(run(command, *args, env=small["env"], timeout=60), code=3)
+            assert "Read-only file system" in p.stderr and str(mnt) in p.stderr, p.stderr
+            assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)

@@ -416,6 +416,7 @@ def extract_dataset(
     dataset: str = "ham10000",
     backend: str = "joblib",
     scheduler: str | None = None,
+    table_format: str | None = None,
 ) -> ExtractionResult:
     """``hamfeat features``: a data set folder in, a parquet feature table and an errors file out.
 
@@ -436,6 +437,9 @@ def extract_dataset(
         As in :func:`extract_table`.
     dataset : {"ham10000", "cxr14"}
         The folder's layout (``cxr14``: :func:`hamfeat.cxr14.load_cxr14`).
+    table_format : {"parquet", "csv"}, optional
+        Default: ``csv`` when ``output`` ends in ``.csv`` (any case), else ``parquet``. A CSV
+        table does not carry the feature configuration (``train`` and ``cv`` read parquet).
 
     Returns
     -------
@@ -450,6 +454,10 @@ def extract_dataset(
 
     config = config or FeatureConfig()
     output = Path(output)
+    if table_format is None:
+        table_format = "csv" if output.suffix.lower() == ".csv" else "parquet"
+    if table_format not in ("parquet", "csv"):
+        raise ValueError(f"table_format must be 'parquet' or 'csv', not {table_format!r}")
     # before any work: a folder, a socket, a missing or unwritable folder are refused at once
     errors_path = errors_path_for(output) if check_output(output).is_regular else None
     if errors_path is not None:
@@ -471,7 +479,10 @@ def extract_dataset(
     result.table.attrs["hamfeat"] = {"config": config.as_dict(), "use_masks": use_masks}
     if layout != "ham10000":
         result.table.attrs["hamfeat"]["dataset"] = layout
-    write_table_atomic(result.table, output)
+    if table_format == "csv":
+        write_csv_atomic(result.table, output)
+    else:
+        write_table_atomic(result.table, output)
     errors = pd.DataFrame(
         [(p.path, p.severity, p.message) for p in result.problems],
         columns=["path", "severity", "message"],

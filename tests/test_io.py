@@ -509,3 +509,47 @@ def test_read_only_output_folder_refused_before_the_work(small: dict, tmp_path: 
             assert len(p.stderr.strip().splitlines()) == 1, p.stderr
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
+
+
+# ------------------------------------------------------- 4. the output suffix is followed
+def test_output_suffix_selects_the_format(small: dict, tmp_path: Path) -> None:
+    """`features -o x.csv` writes CSV, `-o X.PARQUET` parquet; `score -o x.parquet` writes
+    parquet, `-o x.csv` CSV: the same rows and values either way."""
+    ref = pd.read_parquet(small["feats"])
+    csv = tmp_path / "f.csv"
+    ok(run(*features_args(small, csv), env=small["env"]))
+    assert csv.read_bytes()[:4] != b"PAR1"
+    got = pd.read_csv(csv)
+    assert list(got.columns) == list(ref.columns) and len(got) == len(ref)
+    pd.testing.assert_frame_equal(got[ref.columns[-5:]], ref[ref.columns[-5:]], check_exact=False)
+    upper = tmp_path / "F.PARQUET"
+    ok(run(*features_args(small, upper), env=small["env"]))
+    assert len(pd.read_parquet(upper)) == len(ref)
+
+    pq, sc = tmp_path / "s.parquet", tmp_path / "s.csv"
+    ok(run(*score_args(small, "-o", str(pq)), env=small["env"]))
+    ok(run(*score_args(small, "-o", str(sc)), env=small["env"]))
+    a, b = pd.read_parquet(pq), pd.read_csv(sc)
+    assert list(a.columns) == list(b.columns) and len(a) == len(b) == 3
+    assert (a["p_nv"] - b["p_nv"]).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("command", ["features", "score"])
+def test_unknown_output_suffix_is_a_usage_error(small: dict, tmp_path: Path, command) -> None:
+    """An unknown suffix (or none, on a regular file) is exit 2 listing the valid ones, before
+    any work (the inputs do not exist); `score --format isic2018 -o x.parquet` too."""
+    nowhere = tmp_path / "no_such_input"
+    base = (["features", "--data", str(nowhere)] if command == "features"
+            else ["score", str(nowhere), "--model", str(small["model"])])
+    valid = ".parquet, .csv" if command == "features" else ".csv, .parquet"
+    for name in ("x.txt", "x.csv.gz", "x"):
+        out = tmp_path / name
+        p = ok(run(*base, "-o", str(out), env=small["env"], timeout=60), code=2)
+        lines = p.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"{out}: unknown output suffix" in lines[0], p.stderr
+        assert f"(valid: {valid})" in lines[0]
+        assert not out.exists()
+    if command == "score":
+        p = ok(run(*base, "--format", "isic2018", "-o", str(tmp_path / "x.parquet"),
+                   env=small["env"], timeout=60), code=2)
+        assert "isic2018" in p.stderr and len(p.stderr.strip().splitlines()) == 1

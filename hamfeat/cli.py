@@ -115,22 +115,17 @@ def _output_format(command: str, path: str, suffixes: dict[str, str]) -> str | N
     whose target has a known suffix) takes that target's suffix, else the first format.
     """
     from hamfeat._io import check_output
-    from hamfeat.errors import OutputError
 
     suffix = os.path.splitext(path)[1].lower()
     if suffix in suffixes:
         return suffixes[suffix]
     if not suffix:
-        try:
-            target = check_output(path)
-        except OutputError:
-            target = None  # reported by the output check that follows
-        if target is not None:
-            final = os.path.splitext(target.target)[1].lower()
-            if final in suffixes:
-                return suffixes[final]
-            if not target.is_regular:
-                return next(iter(suffixes.values()))
+        target = check_output(path)  # a folder, a missing folder ...: that error (exit 3) first
+        final = os.path.splitext(target.target)[1].lower()
+        if final in suffixes:
+            return suffixes[final]
+        if not target.is_regular:
+            return next(iter(suffixes.values()))
     print(
         f"hamfeat {command}: error: {path}: unknown output suffix {suffix!r} (valid: "
         f"{', '.join(suffixes)})",

@@ -384,6 +384,9 @@ class LearnedSegmenter(BaseEstimator):
         Folds of the inner cross-fitting that produces stage 2's training maps.
     threshold : float
         Probability threshold of the final map.
+    context_threshold : float
+        Threshold of stage 1's map whose main component the auto-context features describe
+        (signed distance to its border, distance from its centroid).
     random_state : int
         Seed of the pixel sampling, the inner folds and the HGBs.
 
@@ -429,7 +432,8 @@ class LearnedSegmenter(BaseEstimator):
         l2_regularization: float = 0.0,
         auto_context: bool = True,
         inner_folds: int = 2,
-        threshold: float = 0.5,
+        threshold: float = 0.8,
+        context_threshold: float = 0.7,
         random_state: int = 0,
     ) -> None:
         self.grid_long_side = grid_long_side
@@ -442,6 +446,7 @@ class LearnedSegmenter(BaseEstimator):
         self.auto_context = auto_context
         self.inner_folds = inner_folds
         self.threshold = threshold
+        self.context_threshold = context_threshold
         self.random_state = random_state
 
     # ---------------------------------------------------------------- fitting
@@ -575,7 +580,7 @@ class LearnedSegmenter(BaseEstimator):
 
     def _ctx(self, prep: _Prepared, p_flat: np.ndarray) -> np.ndarray:
         p = p_flat.reshape(prep.grid)
-        return _context_features(p, self.threshold, float(max(prep.grid)))
+        return _context_features(p, self.context_threshold, float(max(prep.grid)))
 
     # ---------------------------------------------------------------- prediction
     def _grid_proba(self, prep: _Prepared, stages: int | None = None) -> np.ndarray:

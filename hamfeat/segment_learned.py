@@ -34,6 +34,7 @@ types in the file).
 
 from __future__ import annotations
 
+import json
 import os
 import zipfile
 from collections.abc import Sequence
@@ -424,7 +425,7 @@ class LearnedSegmenter(BaseEstimator):
     def __init__(
         self,
         grid_long_side: int = 50,
-        pixels_per_image: int = 300,
+        pixels_per_image: int = 100,
         max_iter: int = 100,
         max_depth: int = 6,
         max_leaf_nodes: int = 31,
@@ -722,7 +723,6 @@ def save_segmenter(segmenter: LearnedSegmenter, path: str | os.PathLike[str],
     import skops.io as sio
 
     from hamfeat import __version__
-    from hamfeat.models import _jsonable
 
     check_is_fitted(segmenter, "trees1_")
     path = Path(path)
@@ -730,7 +730,7 @@ def save_segmenter(segmenter: LearnedSegmenter, path: str | os.PathLike[str],
         "format": _SEGMENTER_FORMAT,
         "format_version": _SEGMENTER_FORMAT_VERSION,
         "hamfeat_version": __version__,
-        "extra": _jsonable(dict(extra or {})),
+        "extra": json.loads(json.dumps(dict(extra or {}), default=str)),
         "segmenter": segmenter,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -744,10 +744,33 @@ def save_segmenter(segmenter: LearnedSegmenter, path: str | os.PathLike[str],
     return path
 
 
-def _trusted(name: str) -> bool:
-    from hamfeat.models import _is_trusted_type
+#: Types (as skops names them) that a segmenter file may hold beyond skops's own defaults.
+_TRUSTED_EXACT = frozenset(
+    {"builtins.dict", "builtins.list", "builtins.tuple", "builtins.NoneType", "builtins.type",
+     "numpy.ndarray", "numpy.dtype", "numpy.random.RandomState",
+     "numpy.random.mtrand.RandomState", "numpy.random._mt19937.MT19937",
+     f"{__name__}.LearnedSegmenter"}
+    | {f"numpy.{t}" for t in ("float64", "float32", "int64", "int32", "uint8", "bool_")}
+    | {f"numpy.dtypes.{t}DType" for t in ("Float64", "Float32", "Int64", "Int32", "UInt8",
+                                          "Bool", "Object")}
+)
 
-    return name == f"{__name__}.LearnedSegmenter" or _is_trusted_type(name)
+
+def _trusted(name: str) -> bool:
+    """Allow-list of :func:`load_segmenter`: the exact names above and scikit-learn classes
+    (never functions)."""
+    if name in _TRUSTED_EXACT:
+        return True
+    if not name.startswith("sklearn."):
+        return False
+    import importlib
+
+    module, _, attr = name.rpartition(".")
+    try:
+        obj = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError):
+        return False
+    return isinstance(obj, type)
 
 
 def load_segmenter(path: str | os.PathLike[str]) -> LearnedSegmenter:

@@ -145,6 +145,13 @@ def _per_class(df: pd.DataFrame, col: str) -> dict:
 
 
 # ------------------------------------------------------------------------------------- dev
+def class_weights(dx: np.ndarray, power: float) -> np.ndarray:
+    """Per-image weight ``(n_largest_class / n_class) ** power`` (1 everywhere for power 0)."""
+    vals, counts = np.unique(dx, return_counts=True)
+    w = {v: (counts.max() / c) ** power for v, c in zip(vals, counts, strict=True)}
+    return np.array([w[d] for d in dx], dtype=np.float64)
+
+
 def prepare_all(imgs, index, grid: int) -> list:
     """The segmenter's per-image grid features for ``imgs[index]``, computed once per run."""
     t0 = time.perf_counter()
@@ -169,6 +176,9 @@ def run_dev(args, meta, imgs, masks) -> dict:
     results = []
     prepared: dict[int, tuple[list, list]] = {}
     for k, params in enumerate(cands):
+        params = dict(params)
+        power = float(params.pop("class_weight_power", 0.0))
+        wtr = class_weights(meta["dx"].to_numpy()[tr], power)
         seg = LearnedSegmenter(**params)
         g = seg.grid_long_side
         if g not in prepared:
@@ -177,7 +187,7 @@ def run_dev(args, meta, imgs, masks) -> dict:
         ptr, pte = prepared[g]
         t0 = time.perf_counter()
         seg._fit_prepared(ptr, [np.asarray(masks[i]) > 0 for i in tr],
-                          groups=meta["lesion_id"].to_numpy()[tr])
+                          groups=meta["lesion_id"].to_numpy()[tr], image_weight=wtr)
         fit_s = time.perf_counter() - t0
         stages = [1, 2] if seg.auto_context else [1]
         for prep, r in zip(pte, refs, strict=True):
@@ -186,6 +196,8 @@ def run_dev(args, meta, imgs, masks) -> dict:
                 for t in ths:
                     rows.setdefault(f"c{k}_s{st}_t{t:g}", []).append(
                         dice(seg._finish(p, prep, threshold=t), r))
+        if power:
+            params["class_weight_power"] = power
         res = {"candidate": k, "params": params, "fit_seconds": fit_s, "scores": {},
                "columns": {}}
         for st in stages:

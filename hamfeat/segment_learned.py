@@ -484,6 +484,7 @@ class LearnedSegmenter(BaseEstimator):
         images: Sequence[np.ndarray],
         masks: Sequence[np.ndarray],
         groups: Sequence[Any] | None = None,
+        image_weight: Sequence[float] | None = None,
     ) -> LearnedSegmenter:
         """Fit the segmenter on images and their reference masks.
 
@@ -497,6 +498,9 @@ class LearnedSegmenter(BaseEstimator):
         groups : sequence, optional
             A group label per image (e.g. the lesion id): the inner cross-fitting of the
             auto-context stage never fits and predicts within one group.
+        image_weight : sequence of float, optional
+            A non-negative weight per image, given to each of its sampled pixels (e.g. larger
+            for the images of rare diagnoses); default 1.
 
         Returns
         -------
@@ -516,15 +520,23 @@ class LearnedSegmenter(BaseEstimator):
             raise ValueError("fit needs at least 2 images")
         if groups is not None and len(groups) != len(images):
             raise ValueError(f"{len(images)} images but {len(groups)} groups")
+        if image_weight is not None:
+            wt = np.asarray(image_weight, dtype=np.float64)
+            if wt.shape != (len(images),) or not np.all(np.isfinite(wt)) or (wt < 0).any():
+                raise ValueError("image_weight must be one finite, non-negative value per image")
         preps = []
         for i, (img, m) in enumerate(zip(images, masks, strict=True)):
             img = _check_image(img, f"images[{i}]")
             _check_mask(m, img.shape[:2], f"masks[{i}]")
             preps.append(_prepare(img, self.grid_long_side))
-        return self._fit_prepared(preps, masks, groups)
+        return self._fit_prepared(preps, masks, groups, image_weight)
 
     def _fit_prepared(
-        self, preps: list[_Prepared], masks: Sequence[np.ndarray], groups: Sequence[Any] | None
+        self,
+        preps: list[_Prepared],
+        masks: Sequence[np.ndarray],
+        groups: Sequence[Any] | None,
+        image_weight: Sequence[float] | None = None,
     ) -> LearnedSegmenter:
         """:meth:`fit` on images already through :func:`_prepare` (a benchmark reuses them)."""
         labels, samples = [], []
@@ -537,7 +549,10 @@ class LearnedSegmenter(BaseEstimator):
         if y_all.all() or not y_all.any():
             raise ValueError("the training sample needs both lesion and skin pixels")
         X1 = np.concatenate([p.features[s] for p, s in zip(preps, samples, strict=True)])
-        self.stage1_ = self._hgb(self.random_state).fit(X1, y_all)
+        wimg = (np.ones(len(preps)) if image_weight is None
+                else np.asarray(image_weight, dtype=np.float64))
+        w_all = np.concatenate([np.full(len(s), w) for s, w in zip(samples, wimg, strict=True)])
+        self.stage1_ = self._hgb(self.random_state).fit(X1, y_all, sample_weight=w_all)
         self.trees1_ = complete_trees(self.stage1_)
         self.stage2_ = None
         self.trees2_ = ()
@@ -549,17 +564,19 @@ class LearnedSegmenter(BaseEstimator):
                 train = np.setdiff1d(np.arange(n), test)
                 Xk = np.concatenate([preps[i].features[samples[i]] for i in train])
                 yk = np.concatenate([labels[i][samples[i]] for i in train])
+                wk = np.concatenate([np.full(len(samples[i]), wimg[i]) for i in train])
                 if yk.all() or not yk.any():
                     model_trees = self.trees1_
                 else:
-                    model_trees = complete_trees(self._hgb(self.random_state + 1 + k).fit(Xk, yk))
+                    model_trees = complete_trees(
+                        self._hgb(self.random_state + 1 + k).fit(Xk, yk, sample_weight=wk))
                 for i in test:
                     maps[i] = _proba(model_trees, preps[i].features)
             X2 = np.concatenate([
                 np.hstack([preps[i].features, self._ctx(preps[i], maps[i])])[samples[i]]
                 for i in range(n)
             ])
-            self.stage2_ = self._hgb(self.random_state + 100).fit(X2, y_all)
+            self.stage2_ = self._hgb(self.random_state + 100).fit(X2, y_all, sample_weight=w_all)
             self.trees2_ = complete_trees(self.stage2_)
         self.feature_names_in_ = np.asarray(pixel_feature_names(), dtype=object)
         self.n_features_in_ = len(self.feature_names_in_)

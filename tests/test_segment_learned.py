@@ -150,10 +150,24 @@ def test_bad_input(fitted):
         seg.fit([img, img], [ref[:10], ref])
     with pytest.raises(ValueError, match="2 images but 1 masks"):
         seg.fit([img, img], [ref])
+    with pytest.raises(ValueError, match="image_weight"):
+        seg.fit([img, img], [ref, ref], image_weight=[1.0])
+    with pytest.raises(ValueError, match="image_weight"):
+        seg.fit([img, img], [ref, ref], image_weight=[1.0, -1.0])
     with pytest.raises(ValueError, match="at least 2 images"):
         seg.fit([img], [ref])
     with pytest.raises(ValueError, match="both lesion and skin"):
         seg.fit([img, img], [np.zeros_like(ref), np.zeros_like(ref)])
+
+
+def test_image_weight_changes_the_fit_and_unit_weight_does_not():
+    data = [disc_image(s, pink=s % 2 == 0) for s in range(4)]
+    imgs, refs = [d[0] for d in data], [d[1] for d in data]
+    base = LearnedSegmenter(**SMALL).fit(imgs, refs)
+    ones = LearnedSegmenter(**SMALL).fit(imgs, refs, image_weight=[1.0] * 4)
+    heavy = LearnedSegmenter(**SMALL).fit(imgs, refs, image_weight=[5.0, 1.0, 5.0, 1.0])
+    assert np.array_equal(base.trees1_[2], ones.trees1_[2])
+    assert not np.array_equal(base.trees1_[2], heavy.trees1_[2])
 
 
 def test_grouped_inner_folds_keep_groups_apart():

@@ -29,6 +29,9 @@ Usage::
     python benchmarks/bench_segment_learned.py --mode cv --cache /work/scratch/seg/cache \\
         --oof-masks /work/scratch/seg/oof_masks
 
+``--mode speed`` times the steps of the chosen segmenter beside the classical one
+(``segmentation_learned_speed.md/.json``).
+
 ``--cache DIR`` keeps the decoded canonical images and reference masks as ``.npy`` files
 (about 2.7 GB for HAM10000), built on first use. Runs on one core (set
 ``OMP_NUM_THREADS=1``).
@@ -378,6 +381,73 @@ def run_cv(args, meta, imgs, masks) -> dict:
     }
 
 
+def run_speed(args, meta, imgs, masks) -> dict:
+    """Time the steps of the segmenter (chosen parameters) beside ``segment_lesion``.
+
+    The segmenter is fitted on ``--speed-train`` usable images (prediction cost depends on
+    the tree sizes, 100 trees of depth <= 6 whatever the training set, not on its quality)
+    and timed on ``--timing-images`` other images, one thread, best of 3 interleaved passes.
+    """
+    params = json.loads(args.params) if args.params else dict(CHOSEN)
+    usable = np.flatnonzero(meta["usable"].to_numpy())
+    rng = np.random.default_rng(0)
+    pick = rng.permutation(usable)
+    tr, te = pick[: args.speed_train], pick[args.speed_train:][: args.timing_images]
+    seg = LearnedSegmenter(**params).fit([imgs[i] for i in tr],
+                                         [np.asarray(masks[i]) > 0 for i in tr])
+    stage1 = LearnedSegmenter(**{**params, "auto_context": False})
+    stage1.__dict__.update({k: v for k, v in seg.__dict__.items() if k.endswith("_")})
+    stage1.trees2_ = ()
+    x = [np.ascontiguousarray(imgs[i]) for i in te]
+    preps = [_prepare(v, seg.grid_long_side) for v in x]
+    fns = {
+        "segment_lesion (classical)": (segment_lesion, x),
+        "predict_mask (auto-context)": (seg.predict_mask, x),
+        "predict_mask (stage 1 only)": (stage1.predict_mask, x),
+        "features: grid + filter bank, incl. segment_lesion": (
+            lambda v: _prepare(v, seg.grid_long_side), x),
+        "stage 1 trees": (lambda p: seg._grid_proba(p, stages=1), preps),
+        "stage 1 + context features + stage 2 trees": (seg._grid_proba, preps),
+    }
+    for f, items in fns.values():
+        for v in items[:20]:
+            f(v)
+    best = dict.fromkeys(fns, np.inf)
+    for _ in range(3):
+        for k, (f, items) in fns.items():
+            t0 = time.perf_counter()
+            for v in items:
+                f(v)
+            best[k] = min(best[k], (time.perf_counter() - t0) / len(items))
+    ms = {k: v * 1e3 for k, v in best.items()}
+    ref = ms["segment_lesion (classical)"]
+    return {"mode": "speed",
+            "command": "python benchmarks/bench_segment_learned.py " + " ".join(sys.argv[1:]),
+            "params": params, "train_images": len(tr), "images": len(te),
+            "trees": [list(seg.trees1_[0].shape), list(seg.trees2_[0].shape)],
+            "ms": ms, "over_classical": {k: v / ref for k, v in ms.items()},
+            "note": "one process, one thread (cv2.setNumThreads(1), OMP_NUM_THREADS=1), best "
+                    "of 3 interleaved passes after a 20-image warm-up, canonical 300x225 "
+                    "images, on a machine shared with other jobs: absolute times are noisy, "
+                    "the ratios to the classical segmenter (measured alongside) are not"}
+
+
+def render_speed(r: dict) -> str:
+    out = ["# Learned segmenter: speed", "", f"Command: `{r['command'].strip()}`", "",
+           f"Segmenter `{json.dumps(r['params'])}` fitted on {r['train_images']} images "
+           f"(trees x inner nodes: stage 1 {r['trees'][0]}, stage 2 {r['trees'][1]}), timed "
+           "on "
+           f"{r['images']} other images ({r['note']}).", "",
+           "| step | ms / image | x classical |", "|---|---:|---:|"]
+    for k, v in r["ms"].items():
+        out.append(f"| {k} | {v:.2f} | {r['over_classical'][k]:.1f} |")
+    out += ["", "On a quiet machine the classical segmenter takes 0.52 ms "
+            "([segmentation.md](segmentation.md)); the ratios above translate to "
+            + ", ".join(f"{k}: ~{0.52 * v:.1f} ms" for k, v in r["over_classical"].items()
+                        if k.startswith("predict_mask")) + ".", ""]
+    return "\n".join(out)
+
+
 NAMES = {"learned": "learned (auto-context)", "stage1": "learned, stage 1 only",
          "otsu": "classical `segment_lesion`", "otsu_redness": "classical, redness option"}
 
@@ -444,7 +514,7 @@ def render_cv(r: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--mode", choices=("dev", "cv"), default="cv")
+    ap.add_argument("--mode", choices=("dev", "cv", "speed"), default="cv")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="HAM10000 folder")
     ap.add_argument("--cache", type=Path, default=None, help="decoded-image cache folder")
     ap.add_argument("--out", type=Path, default=REPORTS, help="report folder")
@@ -457,6 +527,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--oof-masks", type=Path, default=None, help="write out-of-fold masks here")
     ap.add_argument("--timing-images", type=int, default=300)
     ap.add_argument("--dev-images", type=int, default=3000)
+    ap.add_argument("--speed-train", type=int, default=300,
+                    help="speed mode: images the timed segmenter is fitted on")
     ap.add_argument("--candidates", default=json.dumps([CHOSEN]),
                     help="dev mode: JSON list of parameter sets")
     ap.add_argument("--thresholds", default="0.5,0.6,0.7,0.75,0.8,0.85")
@@ -466,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.render is not None:
         r = json.loads(args.render.read_text())
-        text = render_cv(r) if r.get("mode") == "cv" else render_dev(r)
+        text = {"cv": render_cv, "dev": render_dev, "speed": render_speed}[r["mode"]](r)
         args.render.with_suffix(".md").write_text(text)
         print(text)
         return 0
@@ -477,6 +549,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "dev":
         r = run_dev(args, meta, imgs, masks)
         name, text = "segmentation_learned_dev" + args.tag, render_dev(r)
+    elif args.mode == "speed":
+        r = run_speed(args, meta, imgs, masks)
+        name, text = "segmentation_learned_speed" + args.tag, render_speed(r)
     else:
         r = run_cv(args, meta, imgs, masks)
         name, text = "segmentation_learned" + args.tag, render_cv(r)

@@ -29,6 +29,9 @@ log = logging.getLogger("hamfeat")
 
 #: Data sets understood by ``--dataset``.
 DATASETS = ("ham10000", "cxr14")
+#: ``hamfeat cv`` writes here without ``--report-dir``: under the current folder, never into
+#: the repository's committed ``benchmarks/reports`` (``make cv`` passes that explicitly).
+DEFAULT_REPORT_DIR, DEFAULT_REPORT_DIR_CXR14 = "reports", "reports/cxr14"
 #: Probabilities in score tables: 6 significant digits.
 SCORE_FLOAT_FORMAT = "%.6g"
 
@@ -218,7 +221,7 @@ def _cmd_cv(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_USAGE
-        args.report_dir = args.report_dir or "benchmarks/reports/cxr14"
+        args.report_dir = args.report_dir or DEFAULT_REPORT_DIR_CXR14
         run_cv_multilabel(
             args.features,
             args.report_dir,
@@ -232,7 +235,7 @@ def _cmd_cv(args: argparse.Namespace) -> int:
         return EXIT_OK
     from hamfeat.evaluate import run_cv
 
-    args.report_dir = args.report_dir or "benchmarks/reports"
+    args.report_dir = args.report_dir or DEFAULT_REPORT_DIR
     kwargs = {}
     if args.models:
         kwargs["models"] = tuple(args.models.split(","))
@@ -375,7 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cv", help="lesion-grouped cross-validation reports")
     p.add_argument("--features", metavar="TABLE.parquet", required=True)
     p.add_argument(
-        "--report-dir", metavar="DIR", help="default: benchmarks/reports (cxr14: .../cxr14)"
+        "--report-dir",
+        metavar="DIR",
+        help=f"folder of the reports (default: ./{DEFAULT_REPORT_DIR} under the current folder; "
+        f"cxr14: ./{DEFAULT_REPORT_DIR_CXR14}); `make cv` passes benchmarks/reports",
     )
     p.add_argument("--models", metavar="A,B", help="models to evaluate (default: all)")
     p.add_argument("--seeds", metavar="S,T", help="CV seeds (repeated CV)")

@@ -38,7 +38,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from hamfeat._version import __version__
-from hamfeat.errors import ModelError
+from hamfeat.errors import ModelError, OutputError
 from hamfeat.features import DEFAULT_FAMILIES
 from hamfeat.features import GRAY_FAMILY_NAMES as _GRAY
 
@@ -975,13 +975,17 @@ def save_model(
         "extra": _jsonable(dict(extra or {})),
         "estimator": model,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        sio.dump(payload, tmp, compression=zipfile.ZIP_DEFLATED)
-        tmp.replace(path)
+    from hamfeat._io import STDOUT, write_output
+
+    if str(path) != STDOUT:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    try:  # the shared writer: atomic for a regular file, written through to a device or FIFO
+        write_output(
+            path, lambda fh: sio.dump(payload, fh, compression=zipfile.ZIP_DEFLATED), binary=True
+        )
+    except OutputError:
+        raise
     except Exception as exc:
-        tmp.unlink(missing_ok=True)
         raise ModelError(path, f"cannot save the model: {type(exc).__name__}: {exc}") from exc
     return path
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -43,10 +44,11 @@ DERMOSCOPY_ONLY: dict[str, tuple[tuple[str, str], ...]] = {
         ("masks", "--masks"),
         ("color_constancy", "--color-constancy"),
         ("hair_removal", "--hair-removal"),
+        ("segmenter", "--segmenter"),
     ),
     "train": (("families", "--families"),),
     "cv": (("auto_features", "--auto-features"), ("cc_features", "--cc-features")),
-    "score": (("masks", "--masks"), ("lesion_map", "--lesion-map")),
+    "score": (("masks", "--masks"), ("lesion_map", "--lesion-map"), ("segmenter", "--segmenter")),
 }
 
 
@@ -149,10 +151,15 @@ def _cmd_features(args: argparse.Namespace) -> int:
 
         config = cxr_config(args.long_side or CXR_LONG_SIDE, families)
     else:
+        if args.segmenter is not None:
+            from hamfeat.segmenter import get_segmenter
+
+            get_segmenter(args.segmenter)  # a bad file is one line now, not one per image
         config = FeatureConfig(
             families=families,
             color_constancy=args.color_constancy,
             hair_removal=args.hair_removal,
+            segmenter=args.segmenter,
             **({"long_side": args.long_side} if args.long_side else {}),
         )
     backend = _backend(args)
@@ -271,6 +278,7 @@ def _cmd_score(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         lesion_map=args.lesion_map,
         dataset=args.dataset,
+        segmenter=args.segmenter,
         **backend,
     )
     for p in result.problems:
@@ -297,6 +305,33 @@ def _cmd_score(args: argparse.Namespace) -> int:
     if result.n_failed == n:
         return EXIT_FATAL
     return EXIT_PARTIAL if result.n_failed else EXIT_OK
+
+
+def _cmd_train_segmenter(args: argparse.Namespace) -> int:
+    from hamfeat._io import check_output
+    from hamfeat.segmenter import train_segmenter
+
+    if args.folds < 2:
+        print(f"hamfeat train-segmenter: error: --folds must be at least 2, got {args.folds}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    check_output(args.output)  # before minutes of fitting
+    jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
+    path, problems = train_segmenter(
+        args.data,
+        args.output,
+        n_folds=args.folds,
+        n_threads=jobs,
+        limit=args.limit,
+        segmenter_params=None if args.max_iter is None else {"max_iter": args.max_iter},
+        progress=lambda msg: print(f"hamfeat train-segmenter: {msg}", file=sys.stderr),
+    )
+    for p in problems:
+        if p.severity == "error" or args.verbose:
+            print(f"hamfeat train-segmenter: {p}", file=sys.stderr)
+    print(f"hamfeat train-segmenter: -> {path}; {len(problems)} problem(s)"
+          + ("" if args.verbose or not problems else "; -v lists them"), file=sys.stderr)
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -359,9 +394,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--long-side", type=int, metavar="PX", help="canonical long side (300; cxr14: 64)"
     )
+    p.add_argument(
+        "--segmenter",
+        metavar="FILE.skops",
+        help="learned segmenter (hamfeat train-segmenter) for the automatic masks (default: "
+        "the classical one); its training images get out-of-fold masks (dermoscopy only)",
+    )
     p.add_argument(*dataset_opt, **dataset_kw)
     _add_backend_args(p)
     p.set_defaults(func=_cmd_features)
+
+    p = sub.add_parser(
+        "train-segmenter",
+        help="learn the automatic segmentation from a data set's masks (lesion-grouped folds "
+        "for out-of-fold masks, plus one model on all images)",
+    )
+    p.add_argument("--data", metavar="DIR", help=data_help)
+    p.add_argument("-o", "--output", metavar="SEGMENTER.skops", required=True)
+    p.add_argument("--folds", type=int, default=5, help="lesion-grouped folds (default: 5)")
+    p.add_argument("--jobs", type=int, default=0, help="threads (0: all cores)")
+    p.add_argument("--limit", type=int, metavar="N", help=argparse.SUPPRESS)  # tests
+    p.add_argument("--max-iter", type=int, help=argparse.SUPPRESS)  # tests
+    p.set_defaults(func=_cmd_train_segmenter)
 
     p = sub.add_parser("train", help="train a model on a feature table")
     p.add_argument("--features", metavar="TABLE.parquet", required=True)
@@ -405,6 +459,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("csv", "isic2018"), default="csv")
     p.add_argument("--lesion-map", metavar="CSV", help="image_id,lesion_id: add lesion rows")
     p.add_argument(
+        "--segmenter",
+        metavar="FILE.skops",
+        help="the model's learned segmenter (default: the one beside the model)",
+    )
+    p.add_argument(
         "--dataset",
         choices=DATASETS,
         help="check the model is for this data set (default: whatever the model is for)",
@@ -445,8 +504,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hamfeat {args.command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `hamfeat score DIR | head`: the reader stopped reading
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except Exception:  # a bug: say so, with the traceback, and never look like success

@@ -1576,5 +1576,7 @@ def train(
             "class_counts": {c: int((table["dx"] == c).sum()) for c in CLASSES},
             "features_path": str(features_path),
             "fit_seconds": round(seconds, 2),
+            **({"segmenter_file": table.attrs["hamfeat"].get("segmenter_file")}
+               if config.get("segmenter") else {}),
         },
     )

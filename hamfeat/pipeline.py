@@ -38,6 +38,7 @@ from hamfeat.imageio import (
 )
 from hamfeat.preprocess import remove_hair, shades_of_gray
 from hamfeat.segment import segment_lesion
+from hamfeat.segmenter import file_sha, get_segmenter
 
 __all__ = [
     "FeatureConfig",
@@ -74,6 +75,11 @@ class FeatureConfig:
         ``"whole"``: no mask, every pixel of the image (chest X-rays). Left out of
         :meth:`as_dict` (and so of :meth:`key`) when ``"lesion"``, so the keys of existing
         caches and models do not change.
+    segmenter : str, optional
+        A learned segmenter file (``hamfeat train-segmenter``, see :mod:`hamfeat.segmenter`)
+        that makes the automatic masks; ``None``: the classical segmenter
+        (:func:`hamfeat.segment.segment_lesion`). :meth:`as_dict` records the file's hash, not
+        its path (and nothing when ``None``, so existing keys do not change).
     """
 
     families: tuple[str, ...] | None = None
@@ -81,6 +87,7 @@ class FeatureConfig:
     hair_removal: bool = False
     long_side: int = CANONICAL_LONG_SIDE
     region: str = "lesion"
+    segmenter: str | None = None
 
     def __post_init__(self) -> None:
         fams = tuple(f.name for f in get_families(self.families))
@@ -100,6 +107,10 @@ class FeatureConfig:
         d["families"] = list(self.families)
         if self.region == "lesion":
             del d["region"]
+        if self.segmenter is None:
+            del d["segmenter"]
+        else:
+            d["segmenter"] = file_sha(self.segmenter)
         d["features_version"] = FEATURES_VERSION
         return d
 
@@ -179,6 +190,9 @@ def compute_features(
             cmask = None
     if config.region == "whole":
         cmask, source, method = np.ones(canon.shape[:2], dtype=bool), "whole", "whole"
+    elif cmask is None and config.segmenter is not None:
+        cmask, method = get_segmenter(config.segmenter).segment(canon)
+        source = "auto"
     elif cmask is None:
         seg = segment_lesion(canon)
         cmask, source, method = seg.mask, "auto", seg.method
@@ -263,6 +277,8 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         Canonical resolution (longer side, pixels).
     region : {"lesion", "whole"}
         Features inside the lesion mask, or over the whole image (see :class:`FeatureConfig`).
+    segmenter : str, optional
+        A learned segmenter file for the automatic masks (see :class:`FeatureConfig`).
 
     Notes
     -----
@@ -288,17 +304,20 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         hair_removal: bool = False,
         long_side: int = CANONICAL_LONG_SIDE,
         region: str = "lesion",
+        segmenter: str | None = None,
     ) -> None:
         self.families = families
         self.color_constancy = color_constancy
         self.hair_removal = hair_removal
         self.long_side = long_side
         self.region = region
+        self.segmenter = segmenter
 
     def _config(self) -> FeatureConfig:
         fams = None if self.families is None else tuple(self.families)
         return FeatureConfig(
-            fams, self.color_constancy, self.hair_removal, self.long_side, self.region
+            fams, self.color_constancy, self.hair_removal, self.long_side, self.region,
+            self.segmenter,
         )
 
     def fit(self, X=None, y=None) -> FeatureExtractor:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -83,10 +83,34 @@ class ScoreResult:
         return self.table.drop(columns=[c for c in self.table.columns if c.startswith("q_")])
 
 
-def _config_from_model(model) -> FeatureConfig:
+#: Where a model's learned segmenter is looked for, beside the model file, when the model does
+#: not name one (``hamfeat train`` records the file name of the table's segmenter).
+SEGMENTER_FILE = "segmenter.skops"
+
+
+def _segmenter_for(model, given: str | os.PathLike[str] | None, sha: str) -> str:
+    """The segmenter file a model's features need: ``given``, else beside the model."""
+    from hamfeat.segmenter import get_segmenter
+
+    if given is not None:
+        path = Path(given)
+    else:
+        name = Path(str(model.extra.get("segmenter_file") or SEGMENTER_FILE)).name
+        path = Path(model.path).parent / name
+        if not path.is_file():
+            raise ModelError(
+                model.path,
+                f"the model's features need its learned segmenter (hash {sha}); {path} not "
+                "found: keep it beside the model or pass --segmenter",
+            )
+    get_segmenter(path, sha)  # refuses another segmenter, before any image is read
+    return str(path)
+
+
+def _config_from_model(model, segmenter: str | os.PathLike[str] | None = None) -> FeatureConfig:
     cfg = dict(model.config or {})
     try:
-        return FeatureConfig(
+        config = FeatureConfig(
             families=tuple(cfg["families"]),
             color_constancy=bool(cfg["color_constancy"]),
             hair_removal=bool(cfg["hair_removal"]),
@@ -95,6 +119,15 @@ def _config_from_model(model) -> FeatureConfig:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(model.path, f"model has no usable feature configuration ({exc})") from None
+    if cfg.get("segmenter"):
+        path = _segmenter_for(model, segmenter, str(cfg["segmenter"]))
+        config = replace(config, segmenter=path)
+    elif segmenter is not None:
+        raise ModelError(
+            model.path, "the model was trained on the classical segmenter's masks; --segmenter "
+            "does not apply"
+        )
+    return config
 
 
 def score_folder(
@@ -110,6 +143,7 @@ def score_folder(
     dataset: str | None = None,
     backend: str = "joblib",
     scheduler: str | None = None,
+    segmenter: str | os.PathLike[str] | None = None,
 ) -> ScoreResult:
     """Score every JPEG/PNG image of a folder with a trained hamfeat model.
 
@@ -140,6 +174,9 @@ def score_folder(
         ``abnormal`` = any finding) ``, mask_source, error``.
     backend, scheduler
         Where features are computed: as in :func:`hamfeat.extract.extract_table`.
+    segmenter : path-like, optional
+        The learned segmenter file of a model trained on its masks (default: the file the
+        model names, beside the model); its hash must be the one the model was trained with.
 
     Returns
     -------
@@ -158,7 +195,7 @@ def score_folder(
     if not model_path.is_file():
         raise ModelError(model_path, "model file not found (run `make train`, or pass --model)")
     model = load_model(model_path)
-    config = _config_from_model(model)
+    config = _config_from_model(model, segmenter)
     multilabel = model.extra.get("task") == "multilabel"
     model_dataset = str(model.extra.get("dataset", "ham10000"))
     if dataset is not None and dataset != model_dataset:

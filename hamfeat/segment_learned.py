@@ -714,13 +714,13 @@ _SEGMENTER_FORMAT = "hamfeat-learned-segmenter"
 _SEGMENTER_FORMAT_VERSION = 1
 
 
-def save_segmenter(segmenter: LearnedSegmenter, path: str | os.PathLike[str],
+def save_segmenter(segmenter: BaseEstimator, path: str | os.PathLike[str],
                    extra: dict | None = None) -> Path:
-    """Save a fitted :class:`LearnedSegmenter` with :mod:`skops.io`.
+    """Save a fitted segmenter with :mod:`skops.io`.
 
     Parameters
     ----------
-    segmenter : LearnedSegmenter
+    segmenter : LearnedSegmenter or hamfeat.segmenter.CrossFittedSegmenter
         Fitted.
     path : path-like
         Destination (conventionally ``*.skops``); parent folders are created; written
@@ -741,7 +741,7 @@ def save_segmenter(segmenter: LearnedSegmenter, path: str | os.PathLike[str],
 
     from hamfeat import __version__
 
-    check_is_fitted(segmenter, "trees1_")
+    check_is_fitted(segmenter)
     path = Path(path)
     payload = {
         "format": _SEGMENTER_FORMAT,
@@ -750,14 +750,16 @@ def save_segmenter(segmenter: LearnedSegmenter, path: str | os.PathLike[str],
         "extra": json.loads(json.dumps(dict(extra or {}), default=str)),
         "segmenter": segmenter,
     }
+    from hamfeat._io import write_output
+    from hamfeat.errors import OutputError
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        sio.dump(payload, tmp, compression=zipfile.ZIP_DEFLATED)
-        tmp.replace(path)
-    except Exception as exc:
-        tmp.unlink(missing_ok=True)
-        raise ModelError(path, f"cannot save the segmenter: {type(exc).__name__}: {exc}") from exc
+        write_output(
+            path, lambda fh: sio.dump(payload, fh, compression=zipfile.ZIP_DEFLATED), binary=True
+        )
+    except OutputError as exc:
+        raise ModelError(path, f"cannot save the segmenter: {exc}") from exc
     return path
 
 
@@ -766,7 +768,7 @@ _TRUSTED_EXACT = frozenset(
     {"builtins.dict", "builtins.list", "builtins.tuple", "builtins.NoneType", "builtins.type",
      "numpy.ndarray", "numpy.dtype", "numpy.random.RandomState",
      "numpy.random.mtrand.RandomState", "numpy.random._mt19937.MT19937",
-     f"{__name__}.LearnedSegmenter"}
+     f"{__name__}.LearnedSegmenter", "hamfeat.segmenter.CrossFittedSegmenter"}
     | {f"numpy.{t}" for t in ("float64", "float32", "int64", "int32", "uint8", "bool_")}
     | {f"numpy.dtypes.{t}DType" for t in ("Float64", "Float32", "Int64", "Int32", "UInt8",
                                           "Bool", "Object")}
@@ -790,7 +792,7 @@ def _trusted(name: str) -> bool:
     return isinstance(obj, type)
 
 
-def load_segmenter(path: str | os.PathLike[str]) -> LearnedSegmenter:
+def load_segmenter(path: str | os.PathLike[str]) -> BaseEstimator:
     """Load a segmenter saved by :func:`save_segmenter`, refusing untrusted types.
 
     Parameters
@@ -827,7 +829,7 @@ def load_segmenter(path: str | os.PathLike[str]) -> LearnedSegmenter:
     except Exception as exc:
         raise ModelError(path, f"cannot load the segmenter ({type(exc).__name__}: {exc})") from exc
     if (not isinstance(payload, dict) or payload.get("format") != _SEGMENTER_FORMAT
-            or not isinstance(payload.get("segmenter"), LearnedSegmenter)):
+            or not isinstance(payload.get("segmenter"), BaseEstimator)):
         raise ModelError(path, "not a hamfeat segmenter file")
     if payload.get("format_version") != _SEGMENTER_FORMAT_VERSION:
         raise ModelError(path, f"segmenter file format {payload.get('format_version')!r} is "

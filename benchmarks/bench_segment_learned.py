@@ -284,7 +284,8 @@ def timing(seg: LearnedSegmenter, images: list[np.ndarray]) -> dict:
     return {"images": len(images), "ms": ms, "learned_over_otsu": ms["learned"] / ms["otsu"],
             "note": "one process, one thread (cv2.setNumThreads(1), OMP_NUM_THREADS=1), best "
                     "of 3 interleaved passes after a 20-image warm-up, on a machine shared "
-                    "with other jobs (absolute times are noisy; the ratio is reliable)"}
+                    "with other jobs (absolute times are inflated and noisy; the ratio, measured "
+                    "alongside, is steadier but also moves with the load)"}
 
 
 def run_cv(args, meta, imgs, masks) -> dict:
@@ -429,8 +430,9 @@ def run_speed(args, meta, imgs, masks) -> dict:
             "ms": ms, "over_classical": {k: v / ref for k, v in ms.items()},
             "note": "one process, one thread (cv2.setNumThreads(1), OMP_NUM_THREADS=1), best "
                     "of 3 interleaved passes after a 20-image warm-up, canonical 300x225 "
-                    "images, on a machine shared with other jobs: absolute times are noisy, "
-                    "the ratios to the classical segmenter (measured alongside) are not"}
+                    "images, on a machine shared with other jobs: absolute times are inflated "
+                    "and noisy; the ratios to the classical segmenter, measured alongside, "
+                    "are steadier but also move with the load"}
 
 
 def render_speed(r: dict) -> str:
@@ -443,7 +445,8 @@ def render_speed(r: dict) -> str:
     for k, v in r["ms"].items():
         out.append(f"| {k} | {v:.2f} | {r['over_classical'][k]:.1f} |")
     out += ["", "On a quiet machine the classical segmenter takes 0.52 ms "
-            "([segmentation.md](segmentation.md)); the ratios above translate to "
+            "([segmentation.md](segmentation.md)); if the load slowed both alike, the "
+            "ratios above would mean roughly "
             + ", ".join(f"{k}: ~{0.52 * v:.1f} ms" for k, v in r["over_classical"].items()
                         if k.startswith("predict_mask")) + ".", ""]
     return "\n".join(out)
@@ -529,7 +532,8 @@ def render_cv(r: dict) -> str:
                    f"| {v:.2f} |")
     out += ["", f"Learned / classical = {tm['learned_over_otsu']:.1f} x (the classical "
             "segmenter's reference figure is 0.52 ms on a quiet machine, "
-            "[segmentation.md](segmentation.md)).", "", "## Folds", "",
+            "[segmentation.md](segmentation.md)); the cost of each step is in "
+            "[segmentation_learned_speed.md](segmentation_learned_speed.md).", "", "## Folds", "",
             "| fold | train images | test images | fit s | predict s |",
             "|---:|---:|---:|---:|---:|"]
     for f in r["fold_info"]:

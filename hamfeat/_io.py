@@ -124,7 +124,7 @@ def check_output(path: str | os.PathLike[str]) -> OutputTarget:
             return OutputTarget(given, "fd", current, fd)
         try:
             st = os.lstat(current)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # nothing there, or under a file
             return _check_new(given, current)
         except OSError as exc:
             raise _fail(given, _reason(exc)) from None

@@ -39,7 +39,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
-from hamfeat._io import check_output_dir, write_output
+from hamfeat._io import check_output, check_output_dir, write_output
 from hamfeat._version import __version__
 from hamfeat.data import CLASSES
 from hamfeat.errors import DatasetError
@@ -1534,6 +1534,7 @@ def train(
         configuration (``table.attrs["hamfeat"]``), or one of another features version.
     """
     features_path = Path(features_path)
+    check_output(output_path)  # a folder, a missing or read-only folder: refused before fitting
     table = load_table(features_path)
     config = table_config(table)
     if not config:

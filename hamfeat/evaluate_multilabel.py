@@ -1007,6 +1007,9 @@ def train_multilabel(
     -------
     pathlib.Path
     """
+    from hamfeat._io import check_output
+
+    check_output(output)  # a folder, a missing or read-only folder: refused before fitting
     table = load_cxr_table(features_path)
     _check_pixels(table, features_path, (model,))
     labels_df, skipped = modellable_labels(table, min_images)

@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hamfeat._io import STDOUT, _read_only_fs, check_output, write_output
+from hamfeat._io import _read_only_fs, check_output, write_output
 from hamfeat.errors import HamfeatError, ImageError, OutputError, Problem
+from hamfeat.imageio import open_regular
 from hamfeat.pipeline import FeatureConfig, extract_file
 
 __all__ = [
@@ -83,7 +84,7 @@ def _hash_file(path: str | None) -> str:
     if path is None or (not isinstance(path, str | os.PathLike)) or pd.isna(path):
         return "-"
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:  # a FIFO, socket or device is refused, never waited on
         h.update(fh.read())
     return h.hexdigest()
 
@@ -92,7 +93,7 @@ def _key(image_path: str, mask_path: str | None) -> str:
     """Cache key of one image: hash of its bytes and of its mask's bytes."""
     try:
         mh = _hash_file(mask_path)
-    except OSError:
+    except (OSError, HamfeatError):
         mh = "unreadable"  # the worker reports it and falls back to automatic segmentation
     return hashlib.sha256(f"{_hash_file(image_path)}:{mh}".encode()).hexdigest()[:32]
 
@@ -317,8 +318,8 @@ def extract_table(
         mask = None if pd.isna(mask) else str(mask)
         try:
             key = _key(str(img), mask)
-        except OSError:
-            key = None  # unreadable: the worker names the exact reason
+        except (OSError, HamfeatError):
+            key = None  # unreadable or not a regular file: the worker names the exact reason
         keys.append(key)
         if key is None or key not in cache.entries:
             todo.append((i, str(img), mask))
@@ -415,6 +416,7 @@ def extract_dataset(
     dataset: str = "ham10000",
     backend: str = "joblib",
     scheduler: str | None = None,
+    table_format: str | None = None,
 ) -> ExtractionResult:
     """``hamfeat features``: a data set folder in, a parquet feature table and an errors file out.
 
@@ -435,6 +437,9 @@ def extract_dataset(
         As in :func:`extract_table`.
     dataset : {"ham10000", "cxr14"}
         The folder's layout (``cxr14``: :func:`hamfeat.cxr14.load_cxr14`).
+    table_format : {"parquet", "csv"}, optional
+        Default: ``csv`` when ``output`` ends in ``.csv`` (any case), else ``parquet``. A CSV
+        table does not carry the feature configuration (``train`` and ``cv`` read parquet).
 
     Returns
     -------
@@ -449,14 +454,11 @@ def extract_dataset(
 
     config = config or FeatureConfig()
     output = Path(output)
-    if os.fspath(output) != STDOUT:
-        try:
-            output.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(
-                output.parent, f"cannot create folder ({exc.strerror or exc})"
-            ) from None
-    # before any work: a folder, a socket, an unwritable folder are refused at once
+    if table_format is None:
+        table_format = "csv" if output.suffix.lower() == ".csv" else "parquet"
+    if table_format not in ("parquet", "csv"):
+        raise ValueError(f"table_format must be 'parquet' or 'csv', not {table_format!r}")
+    # before any work: a folder, a socket, a missing or unwritable folder are refused at once
     errors_path = errors_path_for(output) if check_output(output).is_regular else None
     if errors_path is not None:
         check_output(errors_path)
@@ -479,7 +481,10 @@ def extract_dataset(
         result.table.attrs["hamfeat"]["segmenter_file"] = Path(config.segmenter).name
     if layout != "ham10000":
         result.table.attrs["hamfeat"]["dataset"] = layout
-    write_table_atomic(result.table, output)
+    if table_format == "csv":
+        write_csv_atomic(result.table, output)
+    else:
+        write_table_atomic(result.table, output)
     errors = pd.DataFrame(
         [(p.path, p.severity, p.message) for p in result.problems],
         columns=["path", "severity", "message"],

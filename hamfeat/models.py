@@ -933,7 +933,8 @@ def save_model(
     ----------
     model : fitted estimator
     path : path-like
-        Destination (conventionally ``*.skops``); parent folders are created.
+        Destination (conventionally ``*.skops``), written by :func:`hamfeat._io.write_output`
+        (atomic for a regular file; its folder must exist).
     feature_names : sequence of str
         The table columns the model reads.
     feature_config : mapping
@@ -975,10 +976,8 @@ def save_model(
         "extra": _jsonable(dict(extra or {})),
         "estimator": model,
     }
-    from hamfeat._io import STDOUT, write_output
+    from hamfeat._io import write_output
 
-    if str(path) != STDOUT:
-        path.parent.mkdir(parents=True, exist_ok=True)
     try:  # the shared writer: atomic for a regular file, written through to a device or FIFO
         write_output(
             path, lambda fh: sio.dump(payload, fh, compression=zipfile.ZIP_DEFLATED), binary=True

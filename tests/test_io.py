@@ -153,11 +153,8 @@ def test_write_output_unit(tmp_path: Path) -> None:
     (tmp_path / "b").symlink_to("a")
     with pytest.raises(OutputError, match="symbolic links"):
         check_output(tmp_path / "a")
-    import socket
-
     sock_path = tmp_path / "s.csv"
-    with socket.socket(socket.AF_UNIX) as s:
-        s.bind(str(sock_path))
+    with _bind_socket(sock_path):
         with pytest.raises(OutputError, match="socket"):
             write_output(sock_path, lambda fh: fh.write("x"), binary=False)
     assert stat.S_ISSOCK(os.stat(sock_path).st_mode)
@@ -305,3 +302,254 @@ def test_cache_on_a_real_full_or_read_only_file_system(small: dict, tmp_path: Pa
         assert ("No space left on device" if kind == "full" else "Read-only file system") in line
     finally:
         subprocess.run(["umount", str(cache)], check=False)
+
+
+# ------------------------------------------------- 2. no hang: only regular files are images
+def _bind_socket(path: Path):
+    """A Unix socket bound at ``path`` (bound by its short relative name: AF_UNIX paths are
+    limited to 108 bytes)."""
+    import socket
+
+    sock = socket.socket(socket.AF_UNIX)
+    cwd = os.getcwd()
+    os.chdir(path.parent)
+    try:
+        sock.bind(path.name)
+    finally:
+        os.chdir(cwd)
+    return sock
+
+
+def _specials(folder: Path) -> dict[str, str]:
+    """Put a FIFO, a socket, a folder and a broken link named like images in ``folder``;
+    return name -> the kind the CLI must report. The socket stays bound until the test ends."""
+    os.mkfifo(folder / "y.jpg")
+    (folder / "d.jpg").mkdir()
+    (folder / "gone.png").symlink_to(folder / "nowhere.png")
+    (folder / "fifo_link.jpg").symlink_to(folder / "y.jpg")
+    _specials.sockets.append(_bind_socket(folder / "s.jpg"))
+    return {"y.jpg": "fifo", "d.jpg": "directory", "gone.png": "broken symbolic link",
+            "fifo_link.jpg": "fifo", "s.jpg": "socket"}
+
+
+_specials.sockets = []
+
+
+def test_score_fifo_socket_folder_among_images_do_not_hang(small: dict, tmp_path: Path) -> None:
+    """`score` on a folder with a FIFO, a socket, a folder and a broken link named *.jpg: each
+    one line on stderr with its name and kind, an error row; the images are scored (exit 1)."""
+    d = tmp_path / "in"
+    shutil.copytree(small["images"], d)
+    kinds = _specials(d)
+    p = ok(run(*score_args(small)[:1], str(d), *score_args(small)[2:], env=small["env"],
+               timeout=60), code=1)
+    table = pd.read_csv(__import__("io").StringIO(p.stdout))
+    rows = table.set_index(table["path"].map(lambda s: Path(s).name))
+    for name, kind in kinds.items():
+        lines = [line for line in p.stderr.splitlines() if f"{name}:" in line]
+        assert len(lines) == 1 and kind in lines[0], (name, p.stderr)
+        assert kind in rows.at[name, "error"]
+    good = [n for n in rows.index if n not in kinds]
+    assert len(good) == 3 and rows.loc[good, "error"].isna().all()
+    assert f"3 of {3 + len(kinds)} images scored" in p.stderr
+
+
+def test_data_and_features_fifo_among_images_do_not_hang(small: dict, tmp_path: Path) -> None:
+    """`data` and `features` on a HAM10000 folder where images (and a mask) are a FIFO, a socket,
+    a folder, a broken link: one error line each with the kind, the rest computed (exit 1)."""
+    data = tmp_path / "HAM10000"
+    shutil.copytree(small["data"], data)
+    part = data / "HAM10000_images_part_1"
+    names = sorted(p.name for p in part.glob("*.jpg"))[:4]
+    for n in names:
+        (part / n).unlink()
+    os.mkfifo(part / names[0])
+    (part / names[1]).mkdir()
+    (part / names[2]).symlink_to(part / "nowhere.jpg")
+    sock = _bind_socket(part / names[3])
+    kinds = dict(zip(names, ["fifo", "directory", "broken symbolic link", "socket"], strict=True))
+    mask = data / "HAM10000_segmentations_lesion_tschandl" / "ISIC_0000041_segmentation.png"
+    mask.unlink()
+    os.mkfifo(mask)
+    try:
+        p = ok(run("data", "--data", str(data), env=small["env"], timeout=60), code=1)
+        for name, kind in kinds.items():
+            lines = [line for line in p.stderr.splitlines() if f"{name}:" in line]
+            assert len(lines) == 1 and kind in lines[0], (name, p.stderr)
+        assert f"{N_IMAGES - 4} images" in p.stdout
+        assert f"{mask}: not a regular file (fifo)" in p.stderr  # the mask: a warning
+        out = tmp_path / "f.parquet"
+        p = ok(run(*features_args(small, out)[:2], str(data), *features_args(small, out)[3:],
+                   env=small["env"], timeout=60), code=1)
+        for name, kind in kinds.items():
+            lines = [line for line in p.stderr.splitlines() if f"{name}:" in line]
+            assert len(lines) == 1 and kind in lines[0], (name, p.stderr)
+        assert len(pd.read_parquet(out)) == N_IMAGES - 4
+    finally:
+        sock.close()
+
+
+def test_read_guard_never_opens_a_fifo_swapped_in(tmp_path: Path, monkeypatch) -> None:
+    """A FIFO put in place of a file between the stat and the open is refused by fstat, at
+    once (open is non-blocking), in the image reader and the hashing of the cache key."""
+    from hamfeat import extract, imageio
+    from hamfeat.errors import ImageError
+
+    fifo = tmp_path / "x.jpg"
+    os.mkfifo(fifo)
+    monkeypatch.setattr(imageio, "special_kind", lambda path: None)  # the stat "saw" a file
+    with pytest.raises(ImageError, match=r"not a regular file \(fifo\)"):
+        imageio.read_bytes(fifo)
+    with pytest.raises(ImageError, match=r"not a regular file \(fifo\)"):
+        extract._hash_file(str(fifo))
+
+
+def test_cxr14_discovery_skips_fifos(tmp_path: Path) -> None:
+    """ChestX-ray14 discovery: a FIFO or socket named *.png is one error, never opened;
+    `data --dataset cxr14` lists it and finishes."""
+    import cv2
+    import numpy as np
+
+    root = tmp_path / "cxr"
+    (root / "images").mkdir(parents=True)
+    rows = ["image_id,finding_labels,patient_id"]
+    for i in range(3):
+        cv2.imwrite(str(root / "images" / f"0000000{i}_000.png"), np.full((8, 8), 60 * i, np.uint8))
+        rows.append(f"0000000{i}_000.png,No Finding,{i}")
+    os.mkfifo(root / "images" / "00000009_000.png")
+    rows.append("00000009_000.png,Mass,9")
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    p = ok(run("data", "--dataset", "cxr14", "--data", str(root), timeout=60), code=1)
+    assert "00000009_000.png: not a regular file (fifo); skipped" in p.stderr
+    assert "3 images" in p.stdout
+
+
+def test_score_recursive_follows_linked_folders_without_looping(small: dict, tmp_path: Path):
+    """`score --recursive`: a symbolic link to a folder is followed; a link to an ancestor (a
+    loop) is listed as not entered, never looped; no image is scored twice."""
+    top = tmp_path / "top"
+    top.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(small["images"], elsewhere)
+    (top / "linked").symlink_to(elsewhere)
+    (elsewhere / "loop").symlink_to(top)  # top/linked/loop -> top
+    (top / "self").symlink_to(".")
+    p = ok(run("-v", "score", str(top), "--recursive", "--model", str(small["model"]),
+               "--jobs", "1", env=small["env"], timeout=120))
+    table = pd.read_csv(__import__("io").StringIO(p.stdout))
+    assert len(table) == 3 and table["path"].str.contains("/linked/").all()
+    assert "not entered again" in p.stderr
+
+
+def test_score_accepts_one_file(small: dict) -> None:
+    """`score FILE` scores that file (and a FIFO given as the file fails at once, exit 3)."""
+    one = sorted(small["images"].iterdir())[0]
+    p = ok(run("score", str(one), "--model", str(small["model"]), "--jobs", "1",
+               env=small["env"]))
+    table = pd.read_csv(__import__("io").StringIO(p.stdout))
+    assert table["path"].tolist() == [str(one)] and table["error"].isna().all()
+    fifo = small["root"] / "lone.jpg"
+    if not fifo.exists():
+        os.mkfifo(fifo)
+    p = ok(run("score", str(fifo), "--model", str(small["model"]), "--jobs", "1",
+               env=small["env"], timeout=60), code=3)
+    assert f"{fifo}: not a regular file (fifo); skipped" in p.stderr
+
+
+# ------------------------------------------- 3. output paths are checked before any work
+def _bad_outputs(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """Output paths that cannot be written -> the reason the CLI must give (one line)."""
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    afile = tmp_path / "a_file"
+    afile.write_text("x")
+    return {
+        "folder": (folder, "is a folder"),
+        "missing parent": (tmp_path / "missing" / "x.out", "does not exist"),
+        "parent is a file": (afile / "x.out", "is not a folder"),
+    }
+
+
+@pytest.mark.parametrize("case", ["folder", "missing parent", "parent is a file"])
+def test_bad_output_refused_before_the_work(small: dict, tmp_path: Path, case: str) -> None:
+    """`train/score/features -o` a folder, into a missing folder or under a file: exit 3, one
+    line naming the output, before anything else is read (the inputs given do not even exist,
+    and the error is about the output, not them)."""
+    out, reason = _bad_outputs(tmp_path)[case]
+    suffix = {"train": ".skops", "score": ".csv", "features": ".parquet"}
+    nowhere = tmp_path / "no_such_input"
+    for command, args in (
+        ("train", ["--features", str(nowhere / "f.parquet"), "--model", "knn"]),
+        ("score", [str(nowhere), "--model", str(small["model"])]),
+        ("features", ["--data", str(nowhere)]),
+    ):
+        o = out if case == "folder" else out.with_suffix(suffix[command])
+        p = ok(run(command, *args, "-o", str(o), env=small["env"], timeout=60), code=3)
+        lines = p.stderr.strip().splitlines()
+        assert len(lines) == 1, p.stderr
+        assert lines[0].startswith(f"hamfeat {command}: error: {o}: ") and reason in lines[0]
+    assert not out.exists() or out.is_dir()
+
+
+def test_read_only_output_folder_refused_before_the_work(small: dict, tmp_path: Path) -> None:
+    """`-o` into a read-only file system (a read-only tmpfs; skips when mounting is not
+    permitted): exit 3 at once, for every command, and `cv --report-dir` too."""
+    mnt = tmp_path / "ro"
+    _mount_tmpfs(mnt, "size=64k,ro")
+    try:
+        nowhere = tmp_path / "no_such_input"
+        for command, args in (
+            ("train", ["--features", str(nowhere), "-o", str(mnt / "m.skops")]),
+            ("score", [str(nowhere), "--model", str(small["model"]), "-o", str(mnt / "s.csv")]),
+            ("features", ["--data", str(nowhere), "-o", str(mnt / "f.parquet")]),
+            ("cv", ["--features", str(nowhere), "--report-dir", str(mnt / "r")]),
+        ):
+            p = ok(run(command, *args, env=small["env"], timeout=60), code=3)
+            assert "Read-only file system" in p.stderr and str(mnt) in p.stderr, p.stderr
+            assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+# ------------------------------------------------------- 4. the output suffix is followed
+def test_output_suffix_selects_the_format(small: dict, tmp_path: Path) -> None:
+    """`features -o x.csv` writes CSV, `-o X.PARQUET` parquet; `score -o x.parquet` writes
+    parquet, `-o x.csv` CSV: the same rows and values either way."""
+    ref = pd.read_parquet(small["feats"])
+    csv = tmp_path / "f.csv"
+    ok(run(*features_args(small, csv), env=small["env"]))
+    assert csv.read_bytes()[:4] != b"PAR1"
+    got = pd.read_csv(csv)
+    assert list(got.columns) == list(ref.columns) and len(got) == len(ref)
+    pd.testing.assert_frame_equal(got[ref.columns[-5:]], ref[ref.columns[-5:]], check_exact=False)
+    upper = tmp_path / "F.PARQUET"
+    ok(run(*features_args(small, upper), env=small["env"]))
+    assert len(pd.read_parquet(upper)) == len(ref)
+
+    pq, sc = tmp_path / "s.parquet", tmp_path / "s.csv"
+    ok(run(*score_args(small, "-o", str(pq)), env=small["env"]))
+    ok(run(*score_args(small, "-o", str(sc)), env=small["env"]))
+    a, b = pd.read_parquet(pq), pd.read_csv(sc)
+    assert list(a.columns) == list(b.columns) and len(a) == len(b) == 3
+    assert (a["p_nv"] - b["p_nv"]).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("command", ["features", "score"])
+def test_unknown_output_suffix_is_a_usage_error(small: dict, tmp_path: Path, command) -> None:
+    """An unknown suffix (or none, on a regular file) is exit 2 listing the valid ones, before
+    any work (the inputs do not exist); `score --format isic2018 -o x.parquet` too."""
+    nowhere = tmp_path / "no_such_input"
+    base = (["features", "--data", str(nowhere)] if command == "features"
+            else ["score", str(nowhere), "--model", str(small["model"])])
+    valid = ".parquet, .csv" if command == "features" else ".csv, .parquet"
+    for name in ("x.txt", "x.csv.gz", "x"):
+        out = tmp_path / name
+        p = ok(run(*base, "-o", str(out), env=small["env"], timeout=60), code=2)
+        lines = p.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"{out}: unknown output suffix" in lines[0], p.stderr
+        assert f"(valid: {valid})" in lines[0]
+        assert not out.exists()
+    if command == "score":
+        p = ok(run(*base, "--format", "isic2018", "-o", str(tmp_path / "x.parquet"),
+                   env=small["env"], timeout=60), code=2)
+        assert "isic2018" in p.stderr and len(p.stderr.strip().splitlines()) == 1

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_ham_folder, synthetic_lesion, write_jpeg
 
+from conftest import make_ham_folder, synthetic_lesion, write_jpeg
 from hamfeat.segmenter import METHOD_LEARNED, METHOD_LEARNED_OOF, CrossFittedSegmenter, image_key
 
 

@@ -314,6 +314,8 @@ def main() -> None:
     dev_folders = {k: write_images(work / "dev" / k, generate(k, seed=1)) for k in KINDS}
     dev_feats = {k: extract(f, ham_config, cache) for k, f in dev_folders.items()}
     xr = sorted((args.cxr_data / "images").glob("*.png"))
+    if not xr or not (args.data / "HAM10000_metadata.csv").is_file():
+        raise SystemExit(f"data not found: {args.data} and {args.cxr_data} (--data, --cxr-data)")
     dev_xr = work / "dev" / "xray"
     dev_xr.mkdir(parents=True, exist_ok=True)
     for p in xr[1::2][:200]:  # development: odd-numbered X-rays; the report uses all

@@ -77,6 +77,8 @@ MIN_LESION_FRACTION = 0.003
 #: ``whole_image_lesion`` at or above this share (the segmentation's whole-image fallback
 #: keeps 0.9845 of a 300x225 image).
 MAX_LESION_FRACTION = 0.98
+#: Fewest groups (lesions, patients) :func:`fit_detector` fits a detector on.
+MIN_GROUPS = 3
 #: The feature with the lesion's area share (``shape`` family).
 AREA_FEATURE = "shape_area_frac"
 
@@ -184,12 +186,16 @@ class NoveltyDetector(BaseEstimator):
             raise ValueError(f"flag_rate must be in (0, 1), got {self.flag_rate!r}")
         self.columns_ = self._pick_columns(X)
         A = self._matrix(X)
-        if len(A) < 2 * int(self.n_splits):
-            raise ValueError(f"need at least {2 * int(self.n_splits)} rows, got {len(A)}")
         self.n_features_in_ = len(self.columns_)
         from sklearn.model_selection import GroupKFold
 
         g = np.arange(len(A)) if groups is None else np.asarray(groups)
+        n_groups = len(pd.unique(g))
+        if int(self.n_splits) < 2 or n_groups < int(self.n_splits):
+            raise ValueError(
+                f"the cross-fitted threshold needs n_splits >= 2 and at least n_splits groups "
+                f"(n_splits={self.n_splits}, {n_groups} groups)"
+            )
         oof = np.full(len(A), np.nan)
         folds = GroupKFold(n_splits=int(self.n_splits))
         for train, test in folds.split(A, groups=g):
@@ -288,7 +294,8 @@ class NoveltyDetector(BaseEstimator):
         if self.method == "knn":
             from sklearn.neighbors import NearestNeighbors
 
-            state["neighbors_"] = NearestNeighbors(n_neighbors=int(self.n_neighbors)).fit(P)
+            k_nn = max(1, min(int(self.n_neighbors), len(P)))
+            state["neighbors_"] = NearestNeighbors(n_neighbors=k_nn).fit(P)
         elif self.method == "iforest":
             from sklearn.ensemble import IsolationForest
 
@@ -439,8 +446,11 @@ def mask_mode(table: pd.DataFrame) -> dict:
 
 def fit_detector(
     table: pd.DataFrame, groups: Sequence | None = None, **params
-) -> NoveltyDetector:
+) -> NoveltyDetector | None:
     """The detector ``hamfeat train`` keeps in the model file, fitted on a training table.
+
+    With fewer than 5 groups the threshold is cross-fitted on as many folds as there are
+    groups; with fewer than :data:`MIN_GROUPS`, no detector is fitted (a warning says so).
 
     Parameters
     ----------
@@ -452,6 +462,19 @@ def fit_detector(
 
     Returns
     -------
-    NoveltyDetector
+    NoveltyDetector or None
     """
-    return NoveltyDetector(**params).fit(table, groups=groups)
+    import logging
+
+    g = np.arange(len(table)) if groups is None else np.asarray(groups)
+    n_groups = len(pd.unique(g))
+    if n_groups < MIN_GROUPS:
+        logging.getLogger("hamfeat").warning(
+            "only %d lesion(s)/patient(s): no novelty detector fitted (needs %d); "
+            "score will not flag novel images",
+            n_groups,
+            MIN_GROUPS,
+        )
+        return None
+    params.setdefault("n_splits", min(5, n_groups))
+    return NoveltyDetector(**params).fit(table, groups=g)

@@ -337,6 +337,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
     for p in result.problems:
         if p.severity == "error" or args.verbose:
             print(f"hamfeat score: {p}", file=sys.stderr)
+    for note in result.notes:
+        print(f"hamfeat score: warning: {note}", file=sys.stderr)
     table = result.isic2018() if args.format == "isic2018" else result.csv_table()
     if args.output:
         from hamfeat.extract import write_csv_atomic, write_table_atomic
@@ -355,6 +357,11 @@ def _cmd_score(args: argparse.Namespace) -> int:
         f"hamfeat score: {n - result.n_failed} of {n} images scored"
         + (f" -> {args.output}" if args.output else "")
         + (f"; {left_out} repeated image_id(s) left out of the isic2018 file" if left_out else "")
+        + (
+            f"; {result.n_flagged} flagged as unlike the training images (flags column)"
+            if result.n_flagged
+            else ""
+        )
         + (f"; {n_warn} warning(s){warn_note}" if n_warn else ""),
         file=sys.stderr,
     )

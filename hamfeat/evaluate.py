@@ -1558,10 +1558,15 @@ def train(
     est.fit(table, table["dx"].astype(str).to_numpy())
     seconds = time.perf_counter() - t0
     classes = [str(c) for c in est.classes_]
+    from hamfeat.explain import training_stats
+
+    names = model_feature_names(est)
     return save_model(
         est,
         output_path,
-        feature_names=model_feature_names(est),
+        feature_names=names,
+        # per-class feature quantiles for `hamfeat explain` (not the table: a few hundred kB)
+        training_stats=training_stats(table, names, table["dx"].astype(str).to_numpy()),
         feature_config=config,
         classes=classes,
         training_table_hash=table_hash(table),

@@ -865,6 +865,9 @@ class LoadedModel:
     training_table_hash: str
     extra: dict = field(default_factory=dict)
     path: str = ""
+    #: Training-set statistics for explanations (:func:`hamfeat.explain.training_stats`);
+    #: ``None`` for a model saved without them (any model saved before they existed).
+    training_stats: dict | None = None
 
     def predict_proba(self, table: pd.DataFrame) -> pd.DataFrame:
         """Class probabilities for each row of a feature table.
@@ -926,6 +929,7 @@ def save_model(
     classes: Sequence[str],
     training_table_hash: str,
     extra: Mapping[str, Any] | None = None,
+    training_stats: Mapping[str, Any] | None = None,
 ) -> Path:
     """Save a fitted model with :mod:`skops.io`, with what is needed to check it on load.
 
@@ -945,6 +949,10 @@ def save_model(
         A hash of the training table (see :func:`hamfeat.evaluate.table_hash`).
     extra : mapping, optional
         JSON-like extras (CV scores, alpha, ...).
+    training_stats : mapping, optional
+        Per-class quantiles and medians of the training features, for explanations
+        (:func:`hamfeat.explain.training_stats`: lists, strings and NumPy arrays only). Left
+        out of the file when ``None``, so files without it are as before.
 
     Returns
     -------
@@ -975,6 +983,8 @@ def save_model(
         "extra": _jsonable(dict(extra or {})),
         "estimator": model,
     }
+    if training_stats is not None:
+        payload["training_stats"] = dict(training_stats)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     try:
@@ -1098,5 +1108,6 @@ def load_model(
         features_version=int(payload["features_version"]),
         training_table_hash=str(payload.get("training_table_hash", "")),
         extra=dict(payload.get("extra") or {}),
+        training_stats=payload.get("training_stats"),
         path=str(path),
     )

@@ -53,6 +53,10 @@ class ScoreResult:
     problems: list[Problem] = field(default_factory=list)
     model_path: Path | None = None
     n_failed: int = 0
+    #: The feature rows of the scored images (``image_id, path, ..., mask_path`` and the
+    #: features), and the loaded model: what ``score --html`` explains. Not in the CSV.
+    features: pd.DataFrame | None = None
+    model: object | None = None
 
     def isic2018(self) -> pd.DataFrame:
         """The ISIC 2018 Task 3 submission: ``image,MEL,NV,BCC,AKIEC,BKL,DF,VASC``.
@@ -243,7 +247,10 @@ def score_folder(
         if "level" not in out
         else int((out["error"].notna() & (out["level"] == "image")).sum())
     )
-    return ScoreResult(out, problems, model_path, n_failed)
+    mask_of = dict(zip(table["path"], table["mask_path"], strict=True))
+    if "path" in feats.columns:
+        feats = feats.assign(mask_path=[mask_of.get(p) for p in feats["path"]])
+    return ScoreResult(out, problems, model_path, n_failed, features=feats, model=model)
 
 
 def _score_multilabel(model, model_path, table, feats, out, problems, prob_cols) -> ScoreResult:

@@ -51,7 +51,12 @@ DERMOSCOPY_ONLY: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "train": (("families", "--families"),),
     "cv": (("auto_features", "--auto-features"), ("cc_features", "--cc-features")),
-    "score": (("masks", "--masks"), ("lesion_map", "--lesion-map"), ("segmenter", "--segmenter")),
+    "score": (
+        ("masks", "--masks"),
+        ("lesion_map", "--lesion-map"),
+        ("segmenter", "--segmenter"),
+        ("html", "--html"),
+    ),
 }
 
 
@@ -365,6 +370,11 @@ def _cmd_score(args: argparse.Namespace) -> int:
         + (f"; {n_warn} warning(s){warn_note}" if n_warn else ""),
         file=sys.stderr,
     )
+    if args.html and result.n_failed < n:
+        from hamfeat.score_html import write_score_html
+
+        page = write_score_html(result, args.html, per_feature=args.html_explain == "features")
+        print(f"hamfeat score: page -> {page}", file=sys.stderr)
     if result.n_failed == n:
         return EXIT_FATAL
     return EXIT_PARTIAL if result.n_failed else EXIT_OK
@@ -394,6 +404,24 @@ def _cmd_train_segmenter(args: argparse.Namespace) -> int:
             print(f"hamfeat train-segmenter: {p}", file=sys.stderr)
     print(f"hamfeat train-segmenter: -> {path}; {len(problems)} problem(s)"
           + ("" if args.verbose or not problems else "; -v lists them"), file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from hamfeat.explain import explain_file
+    from hamfeat.models import load_model
+    from hamfeat.render import explanation_text
+    from hamfeat.score import default_model_path
+
+    if args.top < 1:
+        print("hamfeat explain: error: --top must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    path = args.model or default_model_path()
+    model = load_model(path)
+    item = explain_file(model, args.image, args.mask, top=args.top)
+    for w in item.row["warnings"]:
+        print(f"hamfeat explain: {w}", file=sys.stderr)
+    sys.stdout.write(explanation_text(item, model_name=f"{path}"))
     return EXIT_OK
 
 
@@ -545,8 +573,28 @@ def build_parser() -> argparse.ArgumentParser:
         choices=DATASETS,
         help="check the model is for this data set (default: whatever the model is for)",
     )
+    p.add_argument(
+        "--html",
+        metavar="PAGE.html",
+        help="also write one self-contained page: thumbnails with mask outlines, "
+        "probabilities, explanations, ABCD summaries (HAM10000 models)",
+    )
+    p.add_argument(
+        "--html-explain",
+        choices=("features", "families"),
+        default="features",
+        help="explanations on the page per feature (default) or per feature family only "
+        "(cheaper: the ensemble costs ~5 s per image per feature, see README)",
+    )
     _add_backend_args(p)
     p.set_defaults(func=_cmd_score)
+
+    p = sub.add_parser("explain", help="why the model predicted what it did for one image")
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("--model", metavar="PATH", help="default: $HAMFEAT_MODEL or out/model.skops")
+    p.add_argument("--mask", metavar="PNG", help="its lesion mask (default: automatic)")
+    p.add_argument("--top", type=int, default=5, help="features listed each way (default 5)")
+    p.set_defaults(func=_cmd_explain)
     return parser
 
 

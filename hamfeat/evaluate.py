@@ -1568,10 +1568,15 @@ def train(
 
     masks = mask_mode(table)
     detector = fit_detector(table, groups=table["lesion_id"].to_numpy())
+    from hamfeat.explain import training_stats
+
+    names = model_feature_names(est)
     return save_model(
         est,
         output_path,
-        feature_names=model_feature_names(est),
+        feature_names=names,
+        # per-class feature quantiles for `hamfeat explain` (not the table: a few hundred kB)
+        training_stats=training_stats(table, names, table["dx"].astype(str).to_numpy()),
         feature_config=config,
         classes=classes,
         training_table_hash=table_hash(table),

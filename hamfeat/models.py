@@ -931,6 +931,9 @@ class LoadedModel:
     extra: dict = field(default_factory=dict)
     path: str = ""
     novelty: Any = None
+    #: Training-set statistics for explanations (:func:`hamfeat.explain.training_stats`);
+    #: ``None`` for a model saved without them (any model saved before they existed).
+    training_stats: dict | None = None
 
     def predict_proba(self, table: pd.DataFrame) -> pd.DataFrame:
         """Class probabilities for each row of a feature table.
@@ -993,6 +996,7 @@ def save_model(
     training_table_hash: str,
     extra: Mapping[str, Any] | None = None,
     novelty: Any = None,
+    training_stats: Mapping[str, Any] | None = None,
 ) -> Path:
     """Save a fitted model with :mod:`skops.io`, with what is needed to check it on load.
 
@@ -1015,6 +1019,10 @@ def save_model(
         JSON-like extras (CV scores, alpha, ...).
     novelty : hamfeat.novelty.NoveltyDetector, optional
         A fitted novelty detector, saved beside the model (``hamfeat score``'s ``novel`` flag).
+    training_stats : mapping, optional
+        Per-class quantiles and medians of the training features, for explanations
+        (:func:`hamfeat.explain.training_stats`: lists, strings and NumPy arrays only). Left
+        out of the file when ``None``, so files without it are as before.
 
     Returns
     -------
@@ -1045,6 +1053,8 @@ def save_model(
         "extra": _jsonable(dict(extra or {})),
         "estimator": model,
     }
+    if training_stats is not None:
+        payload["training_stats"] = dict(training_stats)
     if novelty is not None:
         payload["novelty"] = novelty
     from hamfeat._io import write_output
@@ -1172,6 +1182,7 @@ def load_model(
         features_version=int(payload["features_version"]),
         training_table_hash=str(payload.get("training_table_hash", "")),
         extra=dict(payload.get("extra") or {}),
+        training_stats=payload.get("training_stats"),
         path=str(path),
         novelty=payload.get("novelty"),
     )

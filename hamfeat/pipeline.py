@@ -44,8 +44,11 @@ __all__ = [
     "FeatureConfig",
     "FeatureExtractor",
     "ImageFeatures",
+    "PreparedImage",
     "compute_features",
     "extract_file",
+    "prepare_file",
+    "prepare_image",
 ]
 
 log = logging.getLogger("hamfeat")
@@ -144,32 +147,52 @@ class ImageFeatures:
     warnings: list[str] = field(default_factory=list)
 
 
-def compute_features(
+@dataclass
+class PreparedImage:
+    """An image as the feature families see it, before colour constancy.
+
+    Attributes
+    ----------
+    rgb : numpy.ndarray
+        ``uint8`` ``(h, w, 3)`` at the canonical size (after hair removal, if configured).
+    mask : numpy.ndarray
+        ``bool`` ``(h, w)`` lesion mask used for the features.
+    mask_source, mask_method : str
+        As in :class:`ImageFeatures`.
+    warnings : list of str
+    """
+
+    rgb: np.ndarray
+    mask: np.ndarray
+    mask_source: str
+    mask_method: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def prepare_image(
     rgb: np.ndarray,
-    mask: np.ndarray | None = None,
-    config: FeatureConfig | None = None,
+    mask: np.ndarray | None,
+    config: FeatureConfig,
     *,
     name: str = "<array>",
-) -> ImageFeatures:
-    """Compute the features of one decoded image.
+) -> PreparedImage:
+    """Canonical size, optional hair removal and the lesion mask: the first steps of
+    :func:`compute_features` (which calls it), also used to show what the features saw.
 
     Parameters
     ----------
     rgb : numpy.ndarray
         ``uint8`` ``(H, W, 3)`` RGB at any size.
     mask : numpy.ndarray, optional
-        ``bool`` ``(H, W)`` lesion mask at the image's size; ``None`` segments automatically.
-        Ignored when ``config.region == "whole"``.
-    config : FeatureConfig, optional
-        Defaults to ``FeatureConfig()``.
+        ``bool`` ``(H, W)`` lesion mask; ``None`` (or an unusable one) segments automatically.
+    config : FeatureConfig
     name : str
         The image's name, used in warnings.
 
     Returns
     -------
-    ImageFeatures
+    PreparedImage
     """
-    config = config or FeatureConfig()
     warnings: list[str] = []
     if not (isinstance(rgb, np.ndarray) and rgb.dtype == np.uint8 and rgb.ndim == 3):
         raise TypeError(f"{name}: image must be a uint8 (H, W, 3) array")
@@ -198,6 +221,38 @@ def compute_features(
         cmask, source, method = seg.mask, "auto", seg.method
     else:
         source, method = "given", "given"
+    return PreparedImage(canon, cmask, source, method, warnings)
+
+
+def compute_features(
+    rgb: np.ndarray,
+    mask: np.ndarray | None = None,
+    config: FeatureConfig | None = None,
+    *,
+    name: str = "<array>",
+) -> ImageFeatures:
+    """Compute the features of one decoded image.
+
+    Parameters
+    ----------
+    rgb : numpy.ndarray
+        ``uint8`` ``(H, W, 3)`` RGB at any size.
+    mask : numpy.ndarray, optional
+        ``bool`` ``(H, W)`` lesion mask at the image's size; ``None`` segments automatically.
+        Ignored when ``config.region == "whole"``.
+    config : FeatureConfig, optional
+        Defaults to ``FeatureConfig()``.
+    name : str
+        The image's name, used in warnings.
+
+    Returns
+    -------
+    ImageFeatures
+    """
+    config = config or FeatureConfig()
+    prep = prepare_image(rgb, mask, config, name=name)
+    canon, cmask, warnings = prep.rgb, prep.mask, prep.warnings
+    source, method = prep.mask_source, prep.mask_method
     if config.color_constancy:
         canon = shades_of_gray(canon, 6.0)
     ctx = Context(canon, cmask)
@@ -247,6 +302,14 @@ def extract_file(
     ImageError
         When the image itself cannot be used (one line naming the file).
     """
+    rgb, mask, warnings = _read_image_and_mask(image_path, mask_path, image_bytes)
+    result = compute_features(rgb, mask, config, name=str(image_path))
+    result.warnings[:0] = warnings
+    return result
+
+
+def _read_image_and_mask(image_path, mask_path, image_bytes=None):
+    """Decode an image and read its mask; an unusable mask is a warning, not an error."""
     data = image_bytes if image_bytes is not None else read_bytes(image_path)
     rgb = decode_image(data, image_path)
     mask = None
@@ -256,9 +319,38 @@ def extract_file(
             mask = read_mask(mask_path, rgb.shape[:2])
         except MaskError as exc:
             warnings.append(f"{exc}; segmented automatically")
-    result = compute_features(rgb, mask, config, name=str(image_path))
-    result.warnings[:0] = warnings
-    return result
+    return rgb, mask, warnings
+
+
+def prepare_file(
+    image_path: str | os.PathLike[str],
+    mask_path: str | os.PathLike[str] | None = None,
+    config: FeatureConfig | None = None,
+) -> tuple[PreparedImage, tuple[int, int]]:
+    """Read an image (and its mask) as :func:`extract_file` does, and prepare it
+    (:func:`prepare_image`) without computing features: what the features of the file saw.
+
+    Parameters
+    ----------
+    image_path : path-like
+    mask_path : path-like, optional
+    config : FeatureConfig, optional
+
+    Returns
+    -------
+    PreparedImage
+    tuple of int
+        The decoded image's own ``(height, width)``.
+
+    Raises
+    ------
+    ImageError
+        When the image cannot be used.
+    """
+    rgb, mask, warnings = _read_image_and_mask(image_path, mask_path)
+    prep = prepare_image(rgb, mask, config or FeatureConfig(), name=str(image_path))
+    prep.warnings[:0] = warnings
+    return prep, (int(rgb.shape[0]), int(rgb.shape[1]))
 
 
 class FeatureExtractor(TransformerMixin, BaseEstimator):

@@ -61,6 +61,10 @@ class ScoreResult:
     model_path: Path | None = None
     n_failed: int = 0
     notes: list[str] = field(default_factory=list)
+    #: The feature rows of the scored images (``image_id, path, ..., mask_path`` and the
+    #: features), and the loaded model: what ``score --html`` explains. Not in the CSV.
+    features: pd.DataFrame | None = None
+    model: object | None = None
 
     @property
     def n_flagged(self) -> int:
@@ -324,7 +328,10 @@ def score_folder(
         if "level" not in out
         else int((out["error"].notna() & (out["level"] == "image")).sum())
     )
-    return ScoreResult(out, problems, model_path, n_failed, notes)
+    mask_of = dict(zip(table["path"], table["mask_path"], strict=True))
+    if "path" in feats.columns:
+        feats = feats.assign(mask_path=[mask_of.get(p) for p in feats["path"]])
+    return ScoreResult(out, problems, model_path, n_failed, notes, features=feats, model=model)
 
 
 def _flags(model, feats: pd.DataFrame) -> list[str]:

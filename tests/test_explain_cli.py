@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 import pandas as pd
-from _html_data import generated, run  # noqa: F401 - fixture
 
+from _html_data import generated, run  # noqa: F401 - fixture
 from conftest import synthetic_lesion, write_mask
 from hamfeat.explain import ExplainedImage, explain_rows
 from hamfeat.models import load_model

@@ -47,10 +47,16 @@ DERMOSCOPY_ONLY: dict[str, tuple[tuple[str, str], ...]] = {
         ("masks", "--masks"),
         ("color_constancy", "--color-constancy"),
         ("hair_removal", "--hair-removal"),
+        ("segmenter", "--segmenter"),
     ),
     "train": (("families", "--families"),),
     "cv": (("auto_features", "--auto-features"), ("cc_features", "--cc-features")),
-    "score": (("masks", "--masks"), ("lesion_map", "--lesion-map")),
+    "score": (
+        ("masks", "--masks"),
+        ("lesion_map", "--lesion-map"),
+        ("segmenter", "--segmenter"),
+        ("html", "--html"),
+    ),
 }
 
 
@@ -179,10 +185,15 @@ def _cmd_features(args: argparse.Namespace) -> int:
 
         config = cxr_config(args.long_side or CXR_LONG_SIDE, families)
     else:
+        if args.segmenter is not None:
+            from hamfeat.segmenter import get_segmenter
+
+            get_segmenter(args.segmenter)  # a bad file is one line now, not one per image
         config = FeatureConfig(
             families=families,
             color_constancy=args.color_constancy,
             hair_removal=args.hair_removal,
+            segmenter=args.segmenter,
             **({"long_side": args.long_side} if args.long_side else {}),
         )
     backend = _backend(args)
@@ -320,11 +331,14 @@ def _cmd_score(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         lesion_map=args.lesion_map,
         dataset=args.dataset,
+        segmenter=args.segmenter,
         **backend,
     )
     for p in result.problems:
         if p.severity == "error" or args.verbose:
             print(f"hamfeat score: {p}", file=sys.stderr)
+    for note in result.notes:
+        print(f"hamfeat score: warning: {note}", file=sys.stderr)
     table = result.isic2018() if args.format == "isic2018" else result.csv_table()
     if args.output:
         from hamfeat.extract import write_csv_atomic, write_table_atomic
@@ -343,12 +357,67 @@ def _cmd_score(args: argparse.Namespace) -> int:
         f"hamfeat score: {n - result.n_failed} of {n} images scored"
         + (f" -> {args.output}" if args.output else "")
         + (f"; {left_out} repeated image_id(s) left out of the isic2018 file" if left_out else "")
+        + (
+            f"; {result.n_flagged} flagged as unlike the training images (flags column)"
+            if result.n_flagged
+            else ""
+        )
         + (f"; {n_warn} warning(s){warn_note}" if n_warn else ""),
         file=sys.stderr,
     )
+    if args.html and result.n_failed < n:
+        from hamfeat.score_html import write_score_html
+
+        page = write_score_html(result, args.html, per_feature=args.html_explain == "features")
+        print(f"hamfeat score: page -> {page}", file=sys.stderr)
     if result.n_failed == n:
         return EXIT_FATAL
     return EXIT_PARTIAL if result.n_failed else EXIT_OK
+
+
+def _cmd_train_segmenter(args: argparse.Namespace) -> int:
+    from hamfeat._io import check_output
+    from hamfeat.segmenter import train_segmenter
+
+    if args.folds < 2:
+        print(f"hamfeat train-segmenter: error: --folds must be at least 2, got {args.folds}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    check_output(args.output)  # before minutes of fitting
+    jobs = args.jobs if args.jobs > 0 else (os.cpu_count() or 1)
+    path, problems = train_segmenter(
+        args.data,
+        args.output,
+        n_folds=args.folds,
+        n_threads=jobs,
+        limit=args.limit,
+        segmenter_params=None if args.max_iter is None else {"max_iter": args.max_iter},
+        progress=lambda msg: print(f"hamfeat train-segmenter: {msg}", file=sys.stderr),
+    )
+    for p in problems:
+        if p.severity == "error" or args.verbose:
+            print(f"hamfeat train-segmenter: {p}", file=sys.stderr)
+    print(f"hamfeat train-segmenter: -> {path}; {len(problems)} problem(s)"
+          + ("" if args.verbose or not problems else "; -v lists them"), file=sys.stderr)
+    return EXIT_OK
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from hamfeat.explain import explain_file
+    from hamfeat.models import load_model
+    from hamfeat.render import explanation_text
+    from hamfeat.score import default_model_path
+
+    if args.top < 1:
+        print("hamfeat explain: error: --top must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    path = args.model or default_model_path()
+    model = load_model(path)
+    item = explain_file(model, args.image, args.mask, top=args.top)
+    for w in item.row["warnings"]:
+        print(f"hamfeat explain: {w}", file=sys.stderr)
+    sys.stdout.write(explanation_text(item, model_name=f"{path}"))
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -418,9 +487,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--long-side", type=int, metavar="PX", help="canonical long side (300; cxr14: 64)"
     )
+    p.add_argument(
+        "--segmenter",
+        metavar="FILE.skops",
+        help="learned segmenter (hamfeat train-segmenter) for the automatic masks (default: "
+        "the classical one); its training images get out-of-fold masks (dermoscopy only)",
+    )
     p.add_argument(*dataset_opt, **dataset_kw)
     _add_backend_args(p)
     p.set_defaults(func=_cmd_features)
+
+    p = sub.add_parser(
+        "train-segmenter",
+        help="learn the automatic segmentation from a data set's masks (lesion-grouped folds "
+        "for out-of-fold masks, plus one model on all images)",
+    )
+    p.add_argument("--data", metavar="DIR", help=data_help)
+    p.add_argument("-o", "--output", metavar="SEGMENTER.skops", required=True)
+    p.add_argument("--folds", type=int, default=5, help="lesion-grouped folds (default: 5)")
+    p.add_argument("--jobs", type=int, default=0, help="threads (0: all cores)")
+    p.add_argument("--limit", type=int, metavar="N", help=argparse.SUPPRESS)  # tests
+    p.add_argument("--max-iter", type=int, help=argparse.SUPPRESS)  # tests
+    p.set_defaults(func=_cmd_train_segmenter)
 
     p = sub.add_parser("train", help="train a model on a feature table")
     p.add_argument("--features", metavar="TABLE.parquet", required=True)
@@ -471,12 +559,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("csv", "isic2018"), default="csv")
     p.add_argument("--lesion-map", metavar="CSV", help="image_id,lesion_id: add lesion rows")
     p.add_argument(
+        "--segmenter",
+        metavar="FILE.skops",
+        help="the model's learned segmenter (default: the one beside the model)",
+    )
+    p.add_argument(
         "--dataset",
         choices=DATASETS,
         help="check the model is for this data set (default: whatever the model is for)",
     )
+    p.add_argument(
+        "--html",
+        metavar="PAGE.html",
+        help="also write one self-contained page: thumbnails with mask outlines, "
+        "probabilities, explanations, ABCD summaries (HAM10000 models)",
+    )
+    p.add_argument(
+        "--html-explain",
+        choices=("features", "families"),
+        default="features",
+        help="explanations on the page per feature (default) or per feature family only "
+        "(cheaper: the ensemble costs ~5 s per image per feature, see README)",
+    )
     _add_backend_args(p)
     p.set_defaults(func=_cmd_score)
+
+    p = sub.add_parser("explain", help="why the model predicted what it did for one image")
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("--model", metavar="PATH", help="default: $HAMFEAT_MODEL or out/model.skops")
+    p.add_argument("--mask", metavar="PNG", help="its lesion mask (default: automatic)")
+    p.add_argument("--top", type=int, default=5, help="features listed each way (default 5)")
+    p.set_defaults(func=_cmd_explain)
     return parser
 
 
@@ -511,8 +624,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hamfeat {args.command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `hamfeat score DIR | head`: the reader stopped reading
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except Exception:  # a bug: say so, with the traceback, and never look like success

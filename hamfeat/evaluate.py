@@ -51,6 +51,7 @@ from hamfeat.models import (
     feature_columns,
     make_model,
     model_feature_names,
+    note_undeclared,
     save_model,
 )
 
@@ -122,6 +123,7 @@ def load_table(path: str | PathLike[str]) -> pd.DataFrame:
             f"{path}: cannot read the feature table ({type(exc).__name__}: {exc})"
         ) from exc
     check_table(table, path)
+    note_undeclared(table.columns, path)
     return table
 
 
@@ -161,7 +163,8 @@ def check_table(table: pd.DataFrame, path: str | PathLike[str] | None = None) ->
         raise DatasetError(f"{where}: {int(table['lesion_id'].isna().sum())} row(s) lack lesion_id")
     if not feature_columns(table.columns):
         raise DatasetError(
-            f"{where}: no feature column (names starting with {', '.join(FAMILY_NAMES)})"
+            f"{where}: no feature column (no column is a feature name declared by the families "
+            f"{', '.join(FAMILY_NAMES)})"
         )
 
 
@@ -251,8 +254,10 @@ def make_synthetic_table(
     seed_cols = [f"color_rgb_{c}_mean" for c in "rgb"] + [f"color_hsv_{c}_mean" for c in "hsv"]
     seed_cols += [f"color_hsv_h_hist{i:02d}" for i in range(4)]
     cols = list(seed_cols)
-    for fam in FAMILY_NAMES:
-        cols += [f"{fam}_synthetic_{i:02d}" for i in range(n_per_family)]
+    from hamfeat.features import FAMILIES
+
+    for fam in FAMILY_NAMES:  # real, declared names (features are selected by name)
+        cols += [n for n in FAMILIES[fam].names() if n not in seed_cols][:n_per_family]
     centres = rng.normal(0.0, signal, size=(k, len(cols)))
     rows, feats = [], []
     img = 0
@@ -1559,10 +1564,19 @@ def train(
     est.fit(table, table["dx"].astype(str).to_numpy())
     seconds = time.perf_counter() - t0
     classes = [str(c) for c in est.classes_]
+    from hamfeat.novelty import fit_detector, mask_mode
+
+    masks = mask_mode(table)
+    detector = fit_detector(table, groups=table["lesion_id"].to_numpy())
+    from hamfeat.explain import training_stats
+
+    names = model_feature_names(est)
     return save_model(
         est,
         output_path,
-        feature_names=model_feature_names(est),
+        feature_names=names,
+        # per-class feature quantiles for `hamfeat explain` (not the table: a few hundred kB)
+        training_stats=training_stats(table, names, table["dx"].astype(str).to_numpy()),
         feature_config=config,
         classes=classes,
         training_table_hash=table_hash(table),
@@ -1577,5 +1591,10 @@ def train(
             "class_counts": {c: int((table["dx"] == c).sum()) for c in CLASSES},
             "features_path": str(features_path),
             "fit_seconds": round(seconds, 2),
+            **({"segmenter_file": table.attrs["hamfeat"].get("segmenter_file")}
+               if config.get("segmenter") else {}),
+            "mask_mode": masks["mode"],
+            "mask_sources": masks["counts"],
         },
+        novelty=detector,
     )

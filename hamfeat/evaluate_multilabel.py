@@ -40,6 +40,7 @@ from hamfeat.models import (
     MODEL_NAMES,
     feature_columns,
     make_model,
+    note_undeclared,
     save_model,
 )
 
@@ -143,6 +144,7 @@ def load_cxr_table(path: str | PathLike[str]) -> pd.DataFrame:
         )
     if table["finding_labels"].isna().any() or table["patient_id"].isna().any():
         raise DatasetError(f"{path}: missing finding_labels or patient_id values")
+    note_undeclared(table.columns, path)
     return table
 
 
@@ -1020,6 +1022,9 @@ def train_multilabel(
     with threadpool_limits(limits=1):
         _fit_ovr(est, table, labels_df.to_numpy(np.int64))
     names = feature_columns(table.columns, model_families(model, fams))
+    from hamfeat.novelty import fit_detector, mask_mode
+
+    detector = fit_detector(table, groups=table["patient_id"].to_numpy())
     return save_model(
         est,
         output,
@@ -1033,5 +1038,7 @@ def train_multilabel(
             "model": model,
             "skipped_labels": skipped,
             "n_images": len(table),
+            "mask_mode": mask_mode(table)["mode"],
         },
+        novelty=detector,
     )

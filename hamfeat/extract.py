@@ -477,6 +477,8 @@ def extract_dataset(
     )
     result.problems[:0] = dataset.problems
     result.table.attrs["hamfeat"] = {"config": config.as_dict(), "use_masks": use_masks}
+    if config.segmenter is not None:  # its name, for `train` to record beside its hash
+        result.table.attrs["hamfeat"]["segmenter_file"] = Path(config.segmenter).name
     if layout != "ham10000":
         result.table.attrs["hamfeat"]["dataset"] = layout
     if table_format == "csv":

@@ -56,7 +56,9 @@ __all__ = [
     "feature_columns",
     "load_model",
     "make_model",
+    "note_undeclared",
     "save_model",
+    "undeclared_feature_like",
 ]
 
 #: Feature families, by the first token of their column names: the registry's dermoscopy
@@ -111,6 +113,11 @@ def feature_columns(
 ) -> list[str]:
     """Pick the feature columns of some families, in table order.
 
+    A column is a feature only if its name is one the family declares
+    (:meth:`hamfeat.features.Family.names`), never because it starts with the family's name:
+    ``skin_type`` or ``color_site_code`` in a table are metadata, not features (see
+    :func:`undeclared_feature_like`).
+
     Parameters
     ----------
     columns : iterable of str
@@ -133,12 +140,67 @@ def feature_columns(
     """
     fams = _check_families(families)
     excl = set(_check_families(exclude)) if exclude else set()
+    declared = _declared_names(tuple(f for f in fams if f not in excl))
     rx = re.compile(pattern) if pattern else None
-    return [
-        c
-        for c in map(str, columns)
-        if family_of(c) in fams and family_of(c) not in excl and (rx is None or rx.match(c))
-    ]
+    return [c for c in map(str, columns) if c in declared and (rx is None or rx.match(c))]
+
+
+def _declared_names(families: tuple[str, ...]) -> frozenset[str]:
+    """Every feature name the given families declare (cached per family)."""
+    out: set[str] = set()
+    for f in families:
+        if f not in _DECLARED:
+            from hamfeat.features import FAMILIES
+
+            _DECLARED[f] = frozenset(FAMILIES[f].names())
+        out |= _DECLARED[f]
+    return frozenset(out)
+
+
+_DECLARED: dict[str, frozenset[str]] = {}
+
+
+def undeclared_feature_like(columns: Iterable[str]) -> list[str]:
+    """Columns that start like a family's features but are not declared feature names.
+
+    Such columns (``skin_type``, ``color_site_code``, ...) are never used as features; callers
+    mention them in a one-line note, because a user may have expected them to be.
+
+    Parameters
+    ----------
+    columns : iterable of str
+
+    Returns
+    -------
+    list of str
+        In table order.
+    """
+    known = FAMILY_NAMES + GRAY_FAMILY_NAMES
+    declared = _declared_names(known)
+    return [c for c in map(str, columns) if family_of(c) in known and c not in declared]
+
+
+def note_undeclared(columns: Iterable[str], where: str | PathLike[str] = "table") -> list[str]:
+    """Log one warning line naming the :func:`undeclared_feature_like` columns, if any.
+
+    Returns
+    -------
+    list of str
+        Those columns.
+    """
+    import logging
+
+    odd = undeclared_feature_like(columns)
+    if odd:
+        logging.getLogger("hamfeat").warning(
+            "%s: %d column(s) look like features but are not declared feature names, "
+            "ignored: %s%s",
+            where,
+            len(odd),
+            ", ".join(odd[:5]),
+            " ..." if len(odd) > 5 else "",
+        )
+    return odd
 
 
 def _check_families(families: Iterable[str] | None) -> tuple[str, ...]:
@@ -806,6 +868,7 @@ _TRUSTED_CLASS_MODULES: tuple[str, ...] = (
     "imblearn.",
     "hamfeat.models",
     "hamfeat.encoders",
+    "hamfeat.novelty",
 )
 #: Functions referenced by trusted estimators' defaults.
 _TRUSTED_FUNCTIONS: frozenset[str] = frozenset(
@@ -854,6 +917,8 @@ class LoadedModel:
     extra : dict
         Anything else stored by :func:`save_model` (e.g. CV scores, alpha).
     path : str
+    novelty : hamfeat.novelty.NoveltyDetector or None
+        The novelty detector fitted on the training table (None in files written before it).
     """
 
     estimator: Any
@@ -865,6 +930,10 @@ class LoadedModel:
     training_table_hash: str
     extra: dict = field(default_factory=dict)
     path: str = ""
+    novelty: Any = None
+    #: Training-set statistics for explanations (:func:`hamfeat.explain.training_stats`);
+    #: ``None`` for a model saved without them (any model saved before they existed).
+    training_stats: dict | None = None
 
     def predict_proba(self, table: pd.DataFrame) -> pd.DataFrame:
         """Class probabilities for each row of a feature table.
@@ -926,6 +995,8 @@ def save_model(
     classes: Sequence[str],
     training_table_hash: str,
     extra: Mapping[str, Any] | None = None,
+    novelty: Any = None,
+    training_stats: Mapping[str, Any] | None = None,
 ) -> Path:
     """Save a fitted model with :mod:`skops.io`, with what is needed to check it on load.
 
@@ -946,6 +1017,12 @@ def save_model(
         A hash of the training table (see :func:`hamfeat.evaluate.table_hash`).
     extra : mapping, optional
         JSON-like extras (CV scores, alpha, ...).
+    novelty : hamfeat.novelty.NoveltyDetector, optional
+        A fitted novelty detector, saved beside the model (``hamfeat score``'s ``novel`` flag).
+    training_stats : mapping, optional
+        Per-class quantiles and medians of the training features, for explanations
+        (:func:`hamfeat.explain.training_stats`: lists, strings and NumPy arrays only). Left
+        out of the file when ``None``, so files without it are as before.
 
     Returns
     -------
@@ -976,6 +1053,10 @@ def save_model(
         "extra": _jsonable(dict(extra or {})),
         "estimator": model,
     }
+    if training_stats is not None:
+        payload["training_stats"] = dict(training_stats)
+    if novelty is not None:
+        payload["novelty"] = novelty
     from hamfeat._io import write_output
 
     try:  # the shared writer: atomic for a regular file, written through to a device or FIFO
@@ -1101,5 +1182,7 @@ def load_model(
         features_version=int(payload["features_version"]),
         training_table_hash=str(payload.get("training_table_hash", "")),
         extra=dict(payload.get("extra") or {}),
+        training_stats=payload.get("training_stats"),
         path=str(path),
+        novelty=payload.get("novelty"),
     )

@@ -38,13 +38,17 @@ from hamfeat.imageio import (
 )
 from hamfeat.preprocess import remove_hair, shades_of_gray
 from hamfeat.segment import segment_lesion
+from hamfeat.segmenter import file_sha, get_segmenter
 
 __all__ = [
     "FeatureConfig",
     "FeatureExtractor",
     "ImageFeatures",
+    "PreparedImage",
     "compute_features",
     "extract_file",
+    "prepare_file",
+    "prepare_image",
 ]
 
 log = logging.getLogger("hamfeat")
@@ -74,6 +78,11 @@ class FeatureConfig:
         ``"whole"``: no mask, every pixel of the image (chest X-rays). Left out of
         :meth:`as_dict` (and so of :meth:`key`) when ``"lesion"``, so the keys of existing
         caches and models do not change.
+    segmenter : str, optional
+        A learned segmenter file (``hamfeat train-segmenter``, see :mod:`hamfeat.segmenter`)
+        that makes the automatic masks; ``None``: the classical segmenter
+        (:func:`hamfeat.segment.segment_lesion`). :meth:`as_dict` records the file's hash, not
+        its path (and nothing when ``None``, so existing keys do not change).
     """
 
     families: tuple[str, ...] | None = None
@@ -81,6 +90,7 @@ class FeatureConfig:
     hair_removal: bool = False
     long_side: int = CANONICAL_LONG_SIDE
     region: str = "lesion"
+    segmenter: str | None = None
 
     def __post_init__(self) -> None:
         fams = tuple(f.name for f in get_families(self.families))
@@ -100,6 +110,10 @@ class FeatureConfig:
         d["families"] = list(self.families)
         if self.region == "lesion":
             del d["region"]
+        if self.segmenter is None:
+            del d["segmenter"]
+        else:
+            d["segmenter"] = file_sha(self.segmenter)
         d["features_version"] = FEATURES_VERSION
         return d
 
@@ -133,6 +147,83 @@ class ImageFeatures:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass
+class PreparedImage:
+    """An image as the feature families see it, before colour constancy.
+
+    Attributes
+    ----------
+    rgb : numpy.ndarray
+        ``uint8`` ``(h, w, 3)`` at the canonical size (after hair removal, if configured).
+    mask : numpy.ndarray
+        ``bool`` ``(h, w)`` lesion mask used for the features.
+    mask_source, mask_method : str
+        As in :class:`ImageFeatures`.
+    warnings : list of str
+    """
+
+    rgb: np.ndarray
+    mask: np.ndarray
+    mask_source: str
+    mask_method: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def prepare_image(
+    rgb: np.ndarray,
+    mask: np.ndarray | None,
+    config: FeatureConfig,
+    *,
+    name: str = "<array>",
+) -> PreparedImage:
+    """Canonical size, optional hair removal and the lesion mask: the first steps of
+    :func:`compute_features` (which calls it), also used to show what the features saw.
+
+    Parameters
+    ----------
+    rgb : numpy.ndarray
+        ``uint8`` ``(H, W, 3)`` RGB at any size.
+    mask : numpy.ndarray, optional
+        ``bool`` ``(H, W)`` lesion mask; ``None`` (or an unusable one) segments automatically.
+    config : FeatureConfig
+    name : str
+        The image's name, used in warnings.
+
+    Returns
+    -------
+    PreparedImage
+    """
+    warnings: list[str] = []
+    if not (isinstance(rgb, np.ndarray) and rgb.dtype == np.uint8 and rgb.ndim == 3):
+        raise TypeError(f"{name}: image must be a uint8 (H, W, 3) array")
+    canon = to_canonical(rgb, config.long_side)
+    if config.hair_removal:
+        canon = remove_hair(canon)
+    cmask = None
+    if config.region == "whole":
+        mask = None  # every pixel; no segmentation
+    if mask is not None:
+        if mask.shape != rgb.shape[:2]:
+            raise MaskError(name, f"mask shape {mask.shape} differs from image {rgb.shape[:2]}")
+        cmask = mask_to_canonical(np.asarray(mask, dtype=bool), canon.shape[:2])
+        n = int(cmask.sum())
+        if n == 0 or n == cmask.size:
+            what = "empty" if n == 0 else "covers the whole image"
+            warnings.append(f"{name}: mask {what} at canonical size; segmented automatically")
+            cmask = None
+    if config.region == "whole":
+        cmask, source, method = np.ones(canon.shape[:2], dtype=bool), "whole", "whole"
+    elif cmask is None and config.segmenter is not None:
+        cmask, method = get_segmenter(config.segmenter).segment(canon)
+        source = "auto"
+    elif cmask is None:
+        seg = segment_lesion(canon)
+        cmask, source, method = seg.mask, "auto", seg.method
+    else:
+        source, method = "given", "given"
+    return PreparedImage(canon, cmask, source, method, warnings)
+
+
 def compute_features(
     rgb: np.ndarray,
     mask: np.ndarray | None = None,
@@ -159,31 +250,9 @@ def compute_features(
     ImageFeatures
     """
     config = config or FeatureConfig()
-    warnings: list[str] = []
-    if not (isinstance(rgb, np.ndarray) and rgb.dtype == np.uint8 and rgb.ndim == 3):
-        raise TypeError(f"{name}: image must be a uint8 (H, W, 3) array")
-    canon = to_canonical(rgb, config.long_side)
-    if config.hair_removal:
-        canon = remove_hair(canon)
-    cmask = None
-    if config.region == "whole":
-        mask = None  # every pixel; no segmentation
-    if mask is not None:
-        if mask.shape != rgb.shape[:2]:
-            raise MaskError(name, f"mask shape {mask.shape} differs from image {rgb.shape[:2]}")
-        cmask = mask_to_canonical(np.asarray(mask, dtype=bool), canon.shape[:2])
-        n = int(cmask.sum())
-        if n == 0 or n == cmask.size:
-            what = "empty" if n == 0 else "covers the whole image"
-            warnings.append(f"{name}: mask {what} at canonical size; segmented automatically")
-            cmask = None
-    if config.region == "whole":
-        cmask, source, method = np.ones(canon.shape[:2], dtype=bool), "whole", "whole"
-    elif cmask is None:
-        seg = segment_lesion(canon)
-        cmask, source, method = seg.mask, "auto", seg.method
-    else:
-        source, method = "given", "given"
+    prep = prepare_image(rgb, mask, config, name=name)
+    canon, cmask, warnings = prep.rgb, prep.mask, prep.warnings
+    source, method = prep.mask_source, prep.mask_method
     if config.color_constancy:
         canon = shades_of_gray(canon, 6.0)
     ctx = Context(canon, cmask)
@@ -233,6 +302,14 @@ def extract_file(
     ImageError
         When the image itself cannot be used (one line naming the file).
     """
+    rgb, mask, warnings = _read_image_and_mask(image_path, mask_path, image_bytes)
+    result = compute_features(rgb, mask, config, name=str(image_path))
+    result.warnings[:0] = warnings
+    return result
+
+
+def _read_image_and_mask(image_path, mask_path, image_bytes=None):
+    """Decode an image and read its mask; an unusable mask is a warning, not an error."""
     data = image_bytes if image_bytes is not None else read_bytes(image_path)
     rgb = decode_image(data, image_path)
     mask = None
@@ -242,9 +319,38 @@ def extract_file(
             mask = read_mask(mask_path, rgb.shape[:2])
         except MaskError as exc:
             warnings.append(f"{exc}; segmented automatically")
-    result = compute_features(rgb, mask, config, name=str(image_path))
-    result.warnings[:0] = warnings
-    return result
+    return rgb, mask, warnings
+
+
+def prepare_file(
+    image_path: str | os.PathLike[str],
+    mask_path: str | os.PathLike[str] | None = None,
+    config: FeatureConfig | None = None,
+) -> tuple[PreparedImage, tuple[int, int]]:
+    """Read an image (and its mask) as :func:`extract_file` does, and prepare it
+    (:func:`prepare_image`) without computing features: what the features of the file saw.
+
+    Parameters
+    ----------
+    image_path : path-like
+    mask_path : path-like, optional
+    config : FeatureConfig, optional
+
+    Returns
+    -------
+    PreparedImage
+    tuple of int
+        The decoded image's own ``(height, width)``.
+
+    Raises
+    ------
+    ImageError
+        When the image cannot be used.
+    """
+    rgb, mask, warnings = _read_image_and_mask(image_path, mask_path)
+    prep = prepare_image(rgb, mask, config or FeatureConfig(), name=str(image_path))
+    prep.warnings[:0] = warnings
+    return prep, (int(rgb.shape[0]), int(rgb.shape[1]))
 
 
 class FeatureExtractor(TransformerMixin, BaseEstimator):
@@ -263,6 +369,8 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         Canonical resolution (longer side, pixels).
     region : {"lesion", "whole"}
         Features inside the lesion mask, or over the whole image (see :class:`FeatureConfig`).
+    segmenter : str, optional
+        A learned segmenter file for the automatic masks (see :class:`FeatureConfig`).
 
     Notes
     -----
@@ -288,17 +396,20 @@ class FeatureExtractor(TransformerMixin, BaseEstimator):
         hair_removal: bool = False,
         long_side: int = CANONICAL_LONG_SIDE,
         region: str = "lesion",
+        segmenter: str | None = None,
     ) -> None:
         self.families = families
         self.color_constancy = color_constancy
         self.hair_removal = hair_removal
         self.long_side = long_side
         self.region = region
+        self.segmenter = segmenter
 
     def _config(self) -> FeatureConfig:
         fams = None if self.families is None else tuple(self.families)
         return FeatureConfig(
-            fams, self.color_constancy, self.hair_removal, self.long_side, self.region
+            fams, self.color_constancy, self.hair_removal, self.long_side, self.region,
+            self.segmenter,
         )
 
     def fit(self, X=None, y=None) -> FeatureExtractor:

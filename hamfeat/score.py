@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -41,19 +41,38 @@ class ScoreResult:
     ----------
     table : pandas.DataFrame
         One row per input image file (in path order): ``path, image_id, prediction,
-        p_<class>`` for each class, ``p_malignant, mask_source, error``; failed files have an
-        ``error`` and empty predictions. With a lesion map, ``level`` and ``lesion_id``
-        columns are added, and one ``level == "lesion"`` row per lesion.
+        p_<class>`` for each class, ``p_malignant``, ``q_<class>`` for each class (the
+        probabilities re-weighted by the decision rule: ``prediction`` is their arg-max),
+        ``mask_source, flags, error``; failed files have an ``error`` and empty predictions.
+        ``flags`` lists what makes an image unlike the training images (see
+        :mod:`hamfeat.novelty`), ``""`` when nothing does. With a lesion map, ``level`` and
+        ``lesion_id`` columns are added, and one ``level == "lesion"`` row per lesion.
     problems : list of Problem
         Every failed file (errors) and warnings (skipped non-image files, rejected masks).
     model_path : pathlib.Path
     n_failed : int
+    notes : list of str
+        One-line warnings about the whole run (the model's mask mode differs from the one
+        scored with, the model has no novelty detector); always shown.
     """
 
     table: pd.DataFrame
     problems: list[Problem] = field(default_factory=list)
     model_path: Path | None = None
     n_failed: int = 0
+    notes: list[str] = field(default_factory=list)
+    #: The feature rows of the scored images (``image_id, path, ..., mask_path`` and the
+    #: features), and the loaded model: what ``score --html`` explains. Not in the CSV.
+    features: pd.DataFrame | None = None
+    model: object | None = None
+
+    @property
+    def n_flagged(self) -> int:
+        """Image rows with at least one flag."""
+        images = self.images()
+        if "flags" not in images.columns:
+            return 0
+        return int((images["flags"].fillna("").astype(str) != "").sum())
 
     def isic2018(self) -> pd.DataFrame:
         """The ISIC 2018 Task 3 submission: ``image,MEL,NV,BCC,AKIEC,BKL,DF,VASC``.
@@ -80,14 +99,38 @@ class ScoreResult:
         return self.table
 
     def csv_table(self) -> pd.DataFrame:
-        """:attr:`table` without the internal decision-weighted ``q_*`` columns."""
-        return self.table.drop(columns=[c for c in self.table.columns if c.startswith("q_")])
+        """:attr:`table` as ``hamfeat score`` writes it (every column)."""
+        return self.table
 
 
-def _config_from_model(model) -> FeatureConfig:
+#: Where a model's learned segmenter is looked for, beside the model file, when the model does
+#: not name one (``hamfeat train`` records the file name of the table's segmenter).
+SEGMENTER_FILE = "segmenter.skops"
+
+
+def _segmenter_for(model, given: str | os.PathLike[str] | None, sha: str) -> str:
+    """The segmenter file a model's features need: ``given``, else beside the model."""
+    from hamfeat.segmenter import get_segmenter
+
+    if given is not None:
+        path = Path(given)
+    else:
+        name = Path(str(model.extra.get("segmenter_file") or SEGMENTER_FILE)).name
+        path = Path(model.path).parent / name
+        if not path.is_file():
+            raise ModelError(
+                model.path,
+                f"the model's features need its learned segmenter (hash {sha}); {path} not "
+                "found: keep it beside the model or pass --segmenter",
+            )
+    get_segmenter(path, sha)  # refuses another segmenter, before any image is read
+    return str(path)
+
+
+def _config_from_model(model, segmenter: str | os.PathLike[str] | None = None) -> FeatureConfig:
     cfg = dict(model.config or {})
     try:
-        return FeatureConfig(
+        config = FeatureConfig(
             families=tuple(cfg["families"]),
             color_constancy=bool(cfg["color_constancy"]),
             hair_removal=bool(cfg["hair_removal"]),
@@ -96,6 +139,15 @@ def _config_from_model(model) -> FeatureConfig:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelError(model.path, f"model has no usable feature configuration ({exc})") from None
+    if cfg.get("segmenter"):
+        path = _segmenter_for(model, segmenter, str(cfg["segmenter"]))
+        config = replace(config, segmenter=path)
+    elif segmenter is not None:
+        raise ModelError(
+            model.path, "the model was trained on the classical segmenter's masks; --segmenter "
+            "does not apply"
+        )
+    return config
 
 
 def score_folder(
@@ -111,6 +163,7 @@ def score_folder(
     dataset: str | None = None,
     backend: str = "joblib",
     scheduler: str | None = None,
+    segmenter: str | os.PathLike[str] | None = None,
 ) -> ScoreResult:
     """Score every JPEG/PNG image of a folder with a trained hamfeat model.
 
@@ -142,6 +195,9 @@ def score_folder(
         ``abnormal`` = any finding) ``, mask_source, error``.
     backend, scheduler
         Where features are computed: as in :func:`hamfeat.extract.extract_table`.
+    segmenter : path-like, optional
+        The learned segmenter file of a model trained on its masks (default: the file the
+        model names, beside the model); its hash must be the one the model was trained with.
 
     Returns
     -------
@@ -160,7 +216,7 @@ def score_folder(
     if not model_path.is_file():
         raise ModelError(model_path, "model file not found (run `make train`, or pass --model)")
     model = load_model(model_path)
-    config = _config_from_model(model)
+    config = _config_from_model(model, segmenter)
     multilabel = model.extra.get("task") == "multilabel"
     model_dataset = str(model.extra.get("dataset", "ham10000"))
     if dataset is not None and dataset != model_dataset:
@@ -228,12 +284,23 @@ def score_folder(
     )
     problems += result.problems
     feats = result.table
+    flags = _flags(model, feats)
+    notes = _mask_mode_notes(model, feats) + (
+        []
+        if model.novelty is not None
+        else [
+            f"{model_path}: model has no novelty detector (written by an older hamfeat); "
+            "the flags column cannot say `novel`: retrain it"
+        ]
+    )
     out = pd.DataFrame({"path": table["path"], "image_id": table["image_id"]})
     classes = [str(c) for c in model.classes]
     prob_cols = [f"p_{c}" for c in classes]
     scored = pd.DataFrame(index=out.index)
     if multilabel:
-        return _score_multilabel(model, model_path, table, feats, out, problems, prob_cols)
+        res = _score_multilabel(model, model_path, table, feats, out, problems, prob_cols, flags)
+        res.notes = notes
+        return res
     if len(feats):
         proba = model.predict_proba(feats).to_numpy()
         q = _decision_weights(model, proba)
@@ -246,10 +313,13 @@ def score_folder(
         scored["prediction"] = pred
         scored["p_malignant"] = scored[[f"p_{c}" for c in MALIGNANT if c in classes]].sum(axis=1)
         scored["mask_source"] = feats["mask_source"].to_numpy()
+        scored["flags"] = flags
     out = out.join(scored)
     errors = {p.path: p.message for p in problems if p.severity == "error"}
     out["error"] = [errors.get(p) for p in out["path"]]
-    first = ["path", "image_id", "prediction", *prob_cols, "p_malignant", "mask_source", "error"]
+    q_cols = [f"q_{c}" for c in classes]
+    first = ["path", "image_id", "prediction", *prob_cols, "p_malignant", *q_cols]
+    first += ["mask_source", "flags", "error"]
     out = out.reindex(columns=first + [c for c in out.columns if c not in first])
     if lesion_map is not None:
         out = _add_lesions(out, Path(lesion_map), classes, problems, model)
@@ -258,10 +328,43 @@ def score_folder(
         if "level" not in out
         else int((out["error"].notna() & (out["level"] == "image")).sum())
     )
-    return ScoreResult(out, problems, model_path, n_failed)
+    mask_of = dict(zip(table["path"], table["mask_path"], strict=True))
+    if "path" in feats.columns:
+        feats = feats.assign(mask_path=[mask_of.get(p) for p in feats["path"]])
+    return ScoreResult(out, problems, model_path, n_failed, notes, features=feats, model=model)
 
 
-def _score_multilabel(model, model_path, table, feats, out, problems, prob_cols) -> ScoreResult:
+def _flags(model, feats: pd.DataFrame) -> list[str]:
+    """The ``flags`` of each feature row (:func:`hamfeat.novelty.image_flags`)."""
+    from hamfeat.novelty import image_flags, image_size
+
+    if not len(feats):
+        return []
+    sizes = [image_size(p) for p in feats["path"]] if "path" in feats.columns else None
+    return image_flags(
+        feats, detector=model.novelty, feature_names=model.feature_names, sizes=sizes
+    )
+
+
+def _mask_mode_notes(model, feats: pd.DataFrame) -> list[str]:
+    """One line when the images are scored with another kind of mask than the model's."""
+    trained = model.extra.get("mask_mode")
+    if trained not in ("given", "auto") or not len(feats) or "mask_source" not in feats:
+        return []
+    n_other = int((feats["mask_source"].astype(str) != trained).sum())
+    if not n_other:
+        return []
+    what = {"given": "given masks (--masks)", "auto": "automatic masks"}
+    other = "auto" if trained == "given" else "given"
+    return [
+        f"{model.path}: model was trained on {what[trained]}, but {n_other} of {len(feats)} "
+        f"images are scored with {what[other]}; expect other predictions"
+    ]
+
+
+def _score_multilabel(
+    model, model_path, table, feats, out, problems, prob_cols, flags
+) -> ScoreResult:
     """One probability per label (one-vs-rest), no single prediction."""
     if len(feats):
         proba = np.asarray(model.estimator.predict_proba(feats), dtype=np.float64)
@@ -270,10 +373,11 @@ def _score_multilabel(model, model_path, table, feats, out, problems, prob_cols)
         pos = pd.Index(table["path"]).get_indexer(feats["path"])
         scored = pd.DataFrame(proba, columns=prob_cols, index=pos)
         scored["mask_source"] = feats["mask_source"].to_numpy()
+        scored["flags"] = flags
         out = out.join(scored)
     errors = {p.path: p.message for p in problems if p.severity == "error"}
     out["error"] = [errors.get(p) for p in out["path"]]
-    out = out.reindex(columns=["path", "image_id", *prob_cols, "mask_source", "error"])
+    out = out.reindex(columns=["path", "image_id", *prob_cols, "mask_source", "flags", "error"])
     return ScoreResult(out, problems, model_path, int(out["error"].notna().sum()))
 
 
@@ -317,8 +421,18 @@ def _add_lesions(
             les[f"q_{c}"] = q[:, j]
         les["prediction"] = np.asarray(classes)[q.argmax(axis=1)]
         les["p_malignant"] = les[[f"p_{c}" for c in MALIGNANT if c in classes]].sum(axis=1)
+        if "flags" in ok.columns:  # a lesion carries every flag of its images
+            flags = ok.groupby("lesion_id", sort=True)["flags"].agg(_union_flags)
+            les["flags"] = les["lesion_id"].map(flags).fillna("")
         les["level"] = "lesion"
         les["image_id"] = None
         out = pd.concat([out, les], ignore_index=True)
     first = ["level", "path", "image_id", "lesion_id"]
     return out[first + [c for c in out.columns if c not in first]]
+
+
+def _union_flags(values: pd.Series) -> str:
+    from hamfeat.novelty import FLAGS
+
+    have = {f for v in values.dropna() for f in str(v).split(";") if f}
+    return ";".join(f for f in FLAGS if f in have)

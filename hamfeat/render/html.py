@@ -1,0 +1,202 @@
+"""HTML machinery shared by every page: templates, embedded images and figures, writing.
+
+* :func:`environment`: the one Jinja2 environment (templates in ``hamfeat/render/templates``,
+  HTML auto-escaping on, undefined names are errors, a few number filters);
+* :func:`image_data_uri`, :func:`outlined_thumbnail`, :func:`figure_data_uri`: images as
+  ``data:`` URIs, so a page is one self-contained file that opens from the file system with no
+  server and no network (the base template's Content-Security-Policy forbids loading anything
+  else: a page that tried would show the browser's error on its console);
+* :func:`write_page`: atomic write (a temporary file beside the target, then a rename).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import io
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "OUTLINE_RGB",
+    "environment",
+    "figure_data_uri",
+    "image_data_uri",
+    "outlined_thumbnail",
+    "write_page",
+]
+
+TEMPLATES = Path(__file__).with_name("templates")
+#: Colour of the mask outline on thumbnails (bright cyan: visible on skin and pigment).
+OUTLINE_RGB = (0, 255, 255)
+
+
+def _pct(value: Any, digits: int = 0) -> str:
+    """``0.1234`` -> ``"12%"`` (``""`` for a missing value)."""
+    if value is None or not np.isfinite(float(value)):
+        return ""
+    return f"{100.0 * float(value):.{int(digits)}f}%"
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    """A number with ``digits`` significant digits (``"missing"`` for NaN/None)."""
+    if value is None:
+        return "missing"
+    v = float(value)
+    if not np.isfinite(v):
+        return "missing"
+    return f"{v:.{int(digits)}g}"
+
+
+@functools.lru_cache(maxsize=1)
+def environment():
+    """The Jinja2 environment of every hamfeat page.
+
+    Returns
+    -------
+    jinja2.Environment
+        Loader on :data:`TEMPLATES`; auto-escaping of every ``.html``/``.j2`` template (so a
+        file name such as ``<script>.jpg`` is shown, never run); ``StrictUndefined``; filters
+        ``pct`` (fraction as a percentage) and ``num`` (significant digits).
+    """
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=jinja2.select_autoescape(["html", "j2", "html.j2"], default=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["pct"] = _pct
+    env.filters["num"] = _num
+    return env
+
+
+def image_data_uri(rgb: np.ndarray, *, fmt: str = "jpeg", quality: int = 85) -> str:
+    """Encode an RGB (or gray) ``uint8`` image as a ``data:`` URI.
+
+    Parameters
+    ----------
+    rgb : numpy.ndarray
+        ``uint8`` ``(H, W, 3)`` or ``(H, W)``.
+    fmt : {"jpeg", "png"}
+    quality : int
+        JPEG quality.
+
+    Returns
+    -------
+    str
+    """
+    from PIL import Image
+
+    arr = np.ascontiguousarray(rgb, dtype=np.uint8)
+    buf = io.BytesIO()
+    img = Image.fromarray(arr)
+    if fmt == "jpeg":
+        img.save(buf, format="JPEG", quality=int(quality))
+        mime = "image/jpeg"
+    elif fmt == "png":
+        img.save(buf, format="PNG", optimize=True)
+        mime = "image/png"
+    else:
+        raise ValueError(f"unknown image format {fmt!r}; use 'jpeg' or 'png'")
+    return f"data:{mime};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def outlined_thumbnail(
+    rgb: np.ndarray,
+    mask: np.ndarray | None,
+    *,
+    max_side: int = 240,
+    color: tuple[int, int, int] = OUTLINE_RGB,
+    thickness: int = 2,
+) -> str:
+    """A thumbnail with the mask's outline drawn on it, as a JPEG ``data:`` URI.
+
+    Parameters
+    ----------
+    rgb : numpy.ndarray
+        ``uint8`` ``(H, W, 3)``.
+    mask : numpy.ndarray or None
+        ``bool`` ``(H, W)``; ``None`` draws no outline.
+    max_side : int
+        Longer side of the thumbnail in pixels (never enlarged).
+    color : tuple of int
+        Outline colour (RGB).
+    thickness : int
+        Outline width in thumbnail pixels.
+
+    Returns
+    -------
+    str
+    """
+    import cv2
+
+    h, w = rgb.shape[:2]
+    scale = min(1.0, float(max_side) / max(h, w))
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    thumb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA) if scale < 1 else rgb.copy()
+    thumb = np.ascontiguousarray(thumb)
+    if mask is not None and np.any(mask):
+        m = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+        contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        cv2.drawContours(thumb, contours, -1, tuple(int(c) for c in color), int(thickness))
+    return image_data_uri(thumb)
+
+
+def figure_data_uri(fig, *, dpi: int = 100) -> str:
+    """A matplotlib figure as a PNG ``data:`` URI (the figure is closed).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    dpi : int
+
+    Returns
+    -------
+    str
+    """
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=int(dpi), bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def write_page(text: str, path: str | os.PathLike[str]) -> Path:
+    """Write a page atomically (UTF-8): a temporary file beside it, then a rename.
+
+    Parameters
+    ----------
+    text : str
+    path : path-like
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    OutputError
+        When the page cannot be written (one line naming it).
+    """
+    from hamfeat.errors import OutputError
+
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(path, "is a folder, not a file")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(path, f"cannot write the page ({exc.strerror or exc})") from None
+    return path

@@ -33,17 +33,20 @@ venv: $(STAMP)
 # Two tables: the data set's own masks (features.parquet) and automatic masks for every image
 # (features_auto.parquet), the condition under which new images are scored.
 features: $(STAMP)
+	mkdir -p $(OUT)
 	$(PY) -m hamfeat features $(DATA_ARG) -o $(OUT)/features.parquet --jobs $(JOBS)
 	$(PY) -m hamfeat features $(DATA_ARG) -o $(OUT)/features_auto.parquet --masks auto --jobs $(JOBS)
 
 # For the colour-constancy ablation of `make cv` (colour constancy is off by default: it hurt).
 features-cc: $(STAMP)
+	mkdir -p $(OUT)
 	$(PY) -m hamfeat features $(DATA_ARG) -o $(OUT)/features_cc.parquet --color-constancy --jobs $(JOBS)
 	$(PY) -m hamfeat features $(DATA_ARG) -o $(OUT)/features_auto_cc.parquet --masks auto \
 	    --color-constancy --jobs $(JOBS)
 
 # The model `hamfeat score` uses: trained on automatic masks, as it will be used.
 train: $(STAMP)
+	mkdir -p $(OUT)
 	$(PY) -m hamfeat train --features $(OUT)/features_auto.parquet -o $(OUT)/model.skops --model $(MODEL)
 
 cv: $(STAMP)
@@ -67,6 +70,7 @@ cv-repeated: $(STAMP)
 
 # NIH ChestX-ray14 (grayscale, multi-label, patient-grouped): see README "Chest X-rays".
 features-cxr14: $(STAMP)
+	mkdir -p $(OUT)
 	$(PY) -m hamfeat features --dataset cxr14 $(CXR_DATA_ARG) -o $(OUT)/cxr14_features.parquet \
 	    --jobs $(JOBS)
 
@@ -75,6 +79,7 @@ cv-cxr14: features-cxr14
 	    --report-dir benchmarks/reports/cxr14
 
 train-cxr14: features-cxr14
+	mkdir -p $(OUT)
 	$(PY) -m hamfeat train --dataset cxr14 --features $(OUT)/cxr14_features.parquet \
 	    -o $(OUT)/cxr14_model.skops
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -29,6 +30,12 @@ log = logging.getLogger("hamfeat")
 
 #: Data sets understood by ``--dataset``.
 DATASETS = ("ham10000", "cxr14")
+#: ``hamfeat cv`` writes here without ``--report-dir``: under the current folder, never into
+#: the repository's committed ``benchmarks/reports`` (``make cv`` passes that explicitly).
+DEFAULT_REPORT_DIR, DEFAULT_REPORT_DIR_CXR14 = "reports", "reports/cxr14"
+#: Output suffixes (any case) and the format each selects: ``features -o`` and ``score -o``.
+TABLE_SUFFIXES = {".parquet": "parquet", ".csv": "csv"}
+SCORE_SUFFIXES = {".csv": "csv", ".parquet": "parquet"}
 #: Probabilities in score tables: 6 significant digits.
 SCORE_FLOAT_FORMAT = "%.6g"
 
@@ -101,6 +108,37 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if ds.errors else EXIT_OK
 
 
+def _output_format(command: str, path: str, suffixes: dict[str, str]) -> str | None:
+    """The format an output's suffix selects; ``None`` after a one-line usage error.
+
+    A path without a suffix that is standard output (``-``), a device or a FIFO (or a link
+    whose target has a known suffix) takes that target's suffix, else the first format.
+    """
+    from hamfeat._io import check_output
+    from hamfeat.errors import OutputError
+
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix in suffixes:
+        return suffixes[suffix]
+    if not suffix:
+        try:
+            target = check_output(path)
+        except OutputError:
+            target = None  # reported by the output check that follows
+        if target is not None:
+            final = os.path.splitext(target.target)[1].lower()
+            if final in suffixes:
+                return suffixes[final]
+            if not target.is_regular:
+                return next(iter(suffixes.values()))
+    print(
+        f"hamfeat {command}: error: {path}: unknown output suffix {suffix!r} (valid: "
+        f"{', '.join(suffixes)})",
+        file=sys.stderr,
+    )
+    return None
+
+
 def _backend(args: argparse.Namespace) -> dict | None:
     """``backend``/``scheduler`` arguments; ``None`` after a one-line usage error on stderr."""
     if args.scheduler and args.backend == "joblib":
@@ -155,10 +193,14 @@ def _cmd_features(args: argparse.Namespace) -> int:
     backend = _backend(args)
     if backend is None:
         return EXIT_USAGE
+    table_format = _output_format("features", args.output, TABLE_SUFFIXES)
+    if table_format is None:
+        return EXIT_USAGE
     result = extract_dataset(
         args.data,
         args.output,
         config,
+        table_format=table_format,
         use_masks=args.masks != "auto",  # default (None): given
         jobs=args.jobs,
         cache_dir=False if args.no_cache else True,
@@ -218,7 +260,7 @@ def _cmd_cv(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_USAGE
-        args.report_dir = args.report_dir or "benchmarks/reports/cxr14"
+        args.report_dir = args.report_dir or DEFAULT_REPORT_DIR_CXR14
         run_cv_multilabel(
             args.features,
             args.report_dir,
@@ -232,7 +274,7 @@ def _cmd_cv(args: argparse.Namespace) -> int:
         return EXIT_OK
     from hamfeat.evaluate import run_cv
 
-    args.report_dir = args.report_dir or "benchmarks/reports"
+    args.report_dir = args.report_dir or DEFAULT_REPORT_DIR
     kwargs = {}
     if args.models:
         kwargs["models"] = tuple(args.models.split(","))
@@ -258,6 +300,25 @@ def _cmd_score(args: argparse.Namespace) -> int:
     backend = _backend(args)
     if backend is None:
         return EXIT_USAGE
+    out_format = "csv"
+    if args.output:  # a bad suffix, a folder, a missing or read-only folder: before scoring
+        from hamfeat._io import check_output
+
+        out_format = _output_format("score", args.output, SCORE_SUFFIXES)
+        if out_format is None:
+            return EXIT_USAGE
+        if out_format != "csv" and args.format == "isic2018":
+            print(
+                f"hamfeat score: error: --format isic2018 is a CSV file; give -o a .csv name "
+                f"(not {args.output})",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        check_output(args.output)
+    if args.html:  # the page's path too: a folder, a missing or read-only folder, before work
+        from hamfeat._io import check_output
+
+        check_output(args.html)
     model = args.model or default_model_path()
     print(f"hamfeat score: model {model}", file=sys.stderr)
     result = score_folder(
@@ -275,9 +336,12 @@ def _cmd_score(args: argparse.Namespace) -> int:
             print(f"hamfeat score: {p}", file=sys.stderr)
     table = result.isic2018() if args.format == "isic2018" else result.csv_table()
     if args.output:
-        from hamfeat.extract import write_csv_atomic
+        from hamfeat.extract import write_csv_atomic, write_table_atomic
 
-        write_csv_atomic(table, args.output, float_format=SCORE_FLOAT_FORMAT)
+        if out_format == "parquet":
+            write_table_atomic(table, args.output)
+        else:
+            write_csv_atomic(table, args.output, float_format=SCORE_FLOAT_FORMAT)
     else:
         table.to_csv(sys.stdout, index=False, float_format=SCORE_FLOAT_FORMAT)
     n = len(result.images())
@@ -356,7 +420,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("features", help="extract the feature table of a data set")
     p.add_argument("--data", metavar="DIR", help=data_help)
-    p.add_argument("-o", "--output", metavar="TABLE.parquet", required=True)
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="TABLE.parquet",
+        required=True,
+        help="the feature table: .parquet, or .csv (for other tools; train and cv read "
+        "parquet); '-' for standard output",
+    )
     p.add_argument("--jobs", type=int, default=0, help="parallel processes (0: all cores)")
     p.add_argument("--no-cache", action="store_true", help="recompute everything, cache nothing")
     p.add_argument("--families", metavar="A,B", help="feature families to compute (default: all)")
@@ -398,7 +469,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("cv", help="lesion-grouped cross-validation reports")
     p.add_argument("--features", metavar="TABLE.parquet", required=True)
     p.add_argument(
-        "--report-dir", metavar="DIR", help="default: benchmarks/reports (cxr14: .../cxr14)"
+        "--report-dir",
+        metavar="DIR",
+        help=f"folder of the reports (default: ./{DEFAULT_REPORT_DIR} under the current folder; "
+        f"cxr14: ./{DEFAULT_REPORT_DIR_CXR14}); `make cv` passes benchmarks/reports",
     )
     p.add_argument("--models", metavar="A,B", help="models to evaluate (default: all)")
     p.add_argument("--seeds", metavar="S,T", help="CV seeds (repeated CV)")
@@ -413,11 +487,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_cv)
 
     p = sub.add_parser("score", help="score a folder of JPEG/PNG images with a trained model")
-    p.add_argument("folder", metavar="DIR")
+    p.add_argument(
+        "folder", metavar="DIR", help="folder of images (or one image file) to score"
+    )
     p.add_argument("--model", metavar="PATH", help="default: $HAMFEAT_MODEL or out/model.skops")
     p.add_argument("--masks", metavar="DIR", help="folder of <image_id>_segmentation.png masks")
     p.add_argument("--recursive", action="store_true", help="include sub-folders")
-    p.add_argument("-o", "--output", metavar="scores.csv", help="default: standard output")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="scores.csv",
+        help="the scores: .csv, or .parquet (full precision); default: standard output (CSV)",
+    )
     p.add_argument("--jobs", type=int, default=0, help="parallel processes (0: all cores)")
     p.add_argument("--format", choices=("csv", "isic2018"), default="csv")
     p.add_argument("--lesion-map", metavar="CSV", help="image_id,lesion_id: add lesion rows")

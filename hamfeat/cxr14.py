@@ -33,11 +33,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hamfeat.data import Dataset
+from hamfeat.data import Dataset, walk_folders
 from hamfeat.errors import DatasetError, Problem
 from hamfeat.features import GRAY_FAMILY_NAMES
 from hamfeat.features.gray import GrayPixFamily
-from hamfeat.imageio import IMAGE_SUFFIXES
+from hamfeat.imageio import IMAGE_SUFFIXES, not_regular_reason, special_kind
 from hamfeat.pipeline import FeatureConfig
 
 __all__ = [
@@ -193,11 +193,13 @@ def _read_labels(path: Path) -> pd.DataFrame:
 
 
 def _find_label_file(root: Path) -> Path:
-    found = sorted(root.rglob("labels.csv"))
+    found = sorted(p for p in root.rglob("labels.csv") if p.is_file())  # never a FIFO
     if found:
         return min(found, key=lambda p: (len(p.parts), str(p)))
     found = sorted(
-        p for p in root.rglob("Data_Entry_2017*") if re.search(r"\.csv(\.gz)?$", p.name, re.I)
+        p
+        for p in root.rglob("Data_Entry_2017*")
+        if re.search(r"\.csv(\.gz)?$", p.name, re.I) and p.is_file()
     )
     if found:
         return min(found, key=lambda p: (len(p.parts), str(p)))
@@ -208,16 +210,17 @@ def _index_images(root: Path) -> tuple[dict[str, Path], list[Problem]]:
     found: dict[str, Path] = {}
     problems: list[Problem] = []
 
-    def onerror(exc: OSError) -> None:
-        problems.append(Problem(str(exc.filename), f"cannot list folder ({exc.strerror})"))
-
-    for dirpath, dirnames, filenames in os.walk(root, onerror=onerror):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
+    # links to folders are followed, each real folder once (a link to an ancestor never loops)
+    for dirpath, _dirnames, filenames in walk_folders(root, problems, skip_hidden=True):
+        for name in filenames:
             stem, suffix = os.path.splitext(name)
             if suffix.lower() not in IMAGE_SUFFIXES or name.startswith("."):
                 continue
             path = Path(dirpath) / name
+            kind = special_kind(path)
+            if kind is not None:  # a FIFO, socket, device or broken link: named, never opened
+                problems.append(Problem(str(path), not_regular_reason(kind)))
+                continue
             if stem in found:
                 problems.append(
                     Problem(str(path), f"duplicate image for {stem} (also {found[stem]}); ignored")

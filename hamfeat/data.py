@@ -27,8 +27,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hamfeat.errors import DatasetError, ImageError, Problem
-from hamfeat.imageio import IMAGE_SUFFIXES, MAX_PIXELS, probe_header
+from hamfeat.errors import DatasetError, ImageError, MaskError, Problem
+from hamfeat.imageio import (
+    IMAGE_SUFFIXES,
+    MAX_PIXELS,
+    not_regular_reason,
+    open_regular,
+    probe_header,
+    special_kind,
+)
 
 __all__ = [
     "CLASSES",
@@ -37,6 +44,7 @@ __all__ = [
     "find_data_dir",
     "list_images",
     "load_dataset",
+    "walk_folders",
 ]
 
 #: The seven diagnostic classes, in the order used for every probability column.
@@ -132,6 +140,73 @@ def find_data_dir(data: str | os.PathLike[str] | None = None) -> Path:
     raise DatasetError(f"no HAM10000 data found (tried {tried}); {_README_HINT}")
 
 
+def walk_folders(
+    root: str | os.PathLike[str],
+    problems: list[Problem],
+    *,
+    recursive: bool = True,
+    skip_hidden: bool = False,
+) -> Iterable[tuple[str, list[str], list[str]]]:
+    """``os.walk`` that follows symbolic links to folders, each real folder once.
+
+    A link to a folder already listed (an ancestor: a loop; or a second link to one folder)
+    is not entered again: it is listed in ``problems`` as a warning. Real folders are listed
+    before links, so a link never hides the folder it points to.
+
+    Parameters
+    ----------
+    root : path-like
+        The top folder.
+    problems : list of Problem
+        Appended to: folders that cannot be listed (errors), links skipped (warnings).
+    recursive : bool
+        Descend into sub-folders; ``False`` yields ``root`` only.
+    skip_hidden : bool
+        Do not enter sub-folders whose name starts with ``.``.
+
+    Yields
+    ------
+    tuple
+        ``(dirpath, dirnames, filenames)``, names sorted; ``dirnames`` are every sub-folder
+        (including skipped ones); broken links, FIFOs, sockets are in ``filenames``.
+    """
+    def onerror(exc: OSError) -> None:
+        problems.append(Problem(str(exc.filename), f"cannot list folder ({exc.strerror})"))
+
+    seen: set[tuple[int, int]] = set()
+    try:
+        st = os.stat(root)
+        seen.add((st.st_dev, st.st_ino))
+    except OSError:
+        pass
+    for dirpath, dirnames, filenames in os.walk(root, onerror=onerror, followlinks=True):
+        names = sorted(dirnames)
+        filenames.sort()
+        enter = []
+        if recursive:
+            real = [d for d in names if not os.path.islink(os.path.join(dirpath, d))]
+            links = [d for d in names if d not in real]
+            for d in real + links:
+                if skip_hidden and d.startswith("."):
+                    continue
+                full = os.path.join(dirpath, d)
+                try:
+                    st = os.stat(full)
+                except OSError:
+                    continue
+                key = (st.st_dev, st.st_ino)
+                if key in seen:
+                    problems.append(
+                        Problem(full, "link to a folder already listed (a loop, or a second "
+                                "link to it); not entered again", "warning")
+                    )
+                    continue
+                seen.add(key)
+                enter.append(d)
+        dirnames[:] = sorted(enter)
+        yield dirpath, names, filenames
+
+
 def list_images(
     folder: str | os.PathLike[str], *, recursive: bool = False
 ) -> tuple[list[Path], list[Problem]]:
@@ -142,14 +217,18 @@ def list_images(
     folder : path-like
         The folder.
     recursive : bool
-        Descend into sub-folders.
+        Descend into sub-folders, following links to folders (each folder once: a link to
+        an ancestor is listed as skipped, never looped over).
 
     Returns
     -------
     files : list of pathlib.Path
-        Files whose suffix is one of ``.jpg .jpeg .png`` (any case), sorted.
+        Entries whose suffix is one of ``.jpg .jpeg .png`` (any case), sorted. Entries with
+        such a name that are not regular files (FIFOs, sockets, devices, broken links, and
+        folders when not ``recursive``) are included: reading them fails at once with their
+        kind (``not a regular file (fifo); skipped``), never opening a FIFO.
     problems : list of Problem
-        Other files found (warnings), broken links and unreadable sub-folders.
+        Other files found (warnings), unreadable sub-folders, links to folders not entered.
 
     Raises
     ------
@@ -161,21 +240,15 @@ def list_images(
         raise DatasetError(f"{root}: not a folder")
     files: list[Path] = []
     problems: list[Problem] = []
-
-    def onerror(exc: OSError) -> None:
-        problems.append(Problem(str(exc.filename), f"cannot list folder ({exc.strerror})"))
-
-    for dirpath, dirnames, filenames in os.walk(root, onerror=onerror, followlinks=False):
-        dirnames.sort()
-        if not recursive:
-            dirnames.clear()
-        for name in sorted(filenames):
+    for dirpath, dirnames, filenames in walk_folders(root, problems, recursive=recursive):
+        names = filenames + ([] if recursive else dirnames)
+        for name in sorted(names):
             path = Path(dirpath) / name
             if name.startswith("."):
                 continue
             if path.suffix.lower() in IMAGE_SUFFIXES:
                 files.append(path)
-            else:
+            elif name in filenames:
                 problems.append(
                     Problem(str(path), "not a .jpg/.jpeg/.png file; skipped", "warning")
                 )
@@ -184,11 +257,15 @@ def list_images(
 
 
 def _index_files(
-    root: Path, dirs: Iterable[str], *, masks: bool
+    root: Path, dirs: Iterable[str], *, masks: bool, skipped: set[str] | None = None
 ) -> tuple[dict[str, Path], list[Problem]]:
-    """Map ids to files in ``root`` and the known sub-folders; duplicates are problems."""
+    """Map ids to files in ``root`` and the known sub-folders; duplicates are problems.
+
+    Entries that are not regular files are problems too; their ids are added to ``skipped``.
+    """
     found: dict[str, Path] = {}
     problems: list[Problem] = []
+    skipped = set() if skipped is None else skipped
     folders = [root] + [root / d for d in dirs if (root / d).is_dir()]
     for folder in folders:
         try:
@@ -204,6 +281,17 @@ def _index_files(
                 continue
             key = stem[: -len(MASK_SUFFIX)] if masks else stem
             path = Path(entry.path)
+            try:
+                regular = entry.is_file()  # follows links; never opens the entry
+            except OSError:
+                regular = False
+            if not regular:  # a FIFO, socket, device, folder or broken link named like one
+                kind = special_kind(path) or "special file"
+                problems.append(
+                    Problem(str(path), not_regular_reason(kind), "warning" if masks else "error")
+                )
+                skipped.add(key)
+                continue
             if key in found:
                 kind = "mask" if masks else "image"
                 problems.append(
@@ -238,7 +326,11 @@ def _find_labels(root: Path) -> tuple[pd.DataFrame, Path, list[Problem]]:
                     f"expected {','.join(REQUIRED_COLUMNS)} (found {','.join(table.columns)})"
                 )
             return table, path, problems
-    truth = sorted(root.glob("*GroundTruth*.csv")) + sorted(root.glob("*/*GroundTruth*.csv"))
+    truth = [
+        p
+        for p in sorted(root.glob("*GroundTruth*.csv")) + sorted(root.glob("*/*GroundTruth*.csv"))
+        if p.is_file()  # regular files only: a FIFO is never opened
+    ]
     if truth:
         return _read_isic2018(truth[0], root, problems), truth[0], problems
     raise DatasetError(
@@ -266,9 +358,12 @@ def _read_isic2018(path: Path, root: Path, problems: list[Problem]) -> pd.DataFr
         problems.append(
             Problem(f"{path}:{i + 2}", f"row has {n_pos[i]} positive classes, expected exactly 1")
         )
-    groupings = sorted(root.glob("*LesionGroupings*.csv")) + sorted(
-        root.glob("*/*LesionGroupings*.csv")
-    )
+    groupings = [
+        p
+        for p in sorted(root.glob("*LesionGroupings*.csv"))
+        + sorted(root.glob("*/*LesionGroupings*.csv"))
+        if p.is_file()
+    ]
     if groupings:
         g = _read_table(groupings[0])
         if {"image", "lesion_id"} <= set(g.columns):
@@ -323,7 +418,8 @@ def load_dataset(
     """
     root = find_data_dir(data)
     labels, label_path, problems = _find_labels(root)
-    images, p = _index_files(root, IMAGE_DIRS, masks=False)
+    not_regular: set[str] = set()  # ids whose "image" is a FIFO, folder ...: already named
+    images, p = _index_files(root, IMAGE_DIRS, masks=False, skipped=not_regular)
     problems += p
     masks, p = _index_files(root, MASK_DIRS, masks=True)
     problems += p
@@ -363,6 +459,8 @@ def load_dataset(
     keep &= ~dup
     has_file = labels["image_id"].isin(images.keys()).to_numpy()
     for i in np.flatnonzero(keep & ~has_file):
+        if labels["image_id"].iat[i] in not_regular:
+            continue
         problems.append(
             Problem(
                 f"{label_path}:{line[i]}",
@@ -430,8 +528,11 @@ def _header_size(
     path: str, problems: list[Problem], severity: str = "error", what: str = "image"
 ) -> tuple[int, int] | None:
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path, MaskError if what == "mask" else ImageError) as fh:
             head = fh.read(1 << 16)
+    except (ImageError, MaskError) as exc:  # a FIFO, socket or folder is named, never opened
+        problems.append(Problem(path, exc.reason, severity))
+        return None
     except OSError as exc:
         problems.append(Problem(path, f"cannot read {what} ({exc.strerror})", severity))
         return None

@@ -39,6 +39,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
+from hamfeat._io import check_output, check_output_dir, write_output
 from hamfeat._version import __version__
 from hamfeat.data import CLASSES
 from hamfeat.errors import DatasetError
@@ -868,7 +869,7 @@ def run_cv(
     say = progress or (lambda msg: log.info(msg))
     model_params = {k: dict(v) for k, v in (model_params or {}).items()}
     features_path = Path(features_path)
-    report_dir = Path(report_dir)
+    report_dir = check_output_dir(report_dir)  # before any work
     table = load_table(features_path)
     y = _labels(table)
     groups = table["lesion_id"].astype(str).to_numpy()
@@ -982,7 +983,6 @@ def run_cv(
     report["timings"]["total_wall_s"] = time.perf_counter() - t_start
     report["targets"] = _targets(report)
 
-    report_dir.mkdir(parents=True, exist_ok=True)
     if plots:
         try:
             report["plots"] = _plots(report, report_dir)
@@ -990,10 +990,10 @@ def run_cv(
             report["plots"] = []
             report["notes"].append("plots skipped: matplotlib is not installed")
     report["timings"]["total_wall_s"] = time.perf_counter() - t_start
-    (report_dir / "cv_report.json").write_text(
-        json.dumps(report, indent=1, default=_jdefault) + "\n"
-    )
-    (report_dir / "cv_report.md").write_text(_markdown(report))
+    blob = json.dumps(report, indent=1, default=_jdefault) + "\n"
+    write_output(report_dir / "cv_report.json", lambda fh: fh.write(blob), binary=False)
+    md = _markdown(report)
+    write_output(report_dir / "cv_report.md", lambda fh: fh.write(md), binary=False)
     say(f"cv: report written to {report_dir} ({report['timings']['total_wall_s']:.0f} s)")
     return report
 
@@ -1448,7 +1448,7 @@ def _plots(r: dict, report_dir: Path) -> list[str]:
     fig.colorbar(im, ax=ax)
     fig.tight_layout()
     p = report_dir / "cv_confusion.png"
-    fig.savefig(p, dpi=110)
+    write_output(p, lambda fh: fig.savefig(fh, format="png", dpi=110), binary=True)
     plt.close(fig)
     written.append(str(p))
 
@@ -1465,7 +1465,7 @@ def _plots(r: dict, report_dir: Path) -> list[str]:
     ax.legend(fontsize=7, ncol=3)
     fig.tight_layout()
     p = report_dir / "cv_recall.png"
-    fig.savefig(p, dpi=110)
+    write_output(p, lambda fh: fig.savefig(fh, format="png", dpi=110), binary=True)
     plt.close(fig)
     written.append(str(p))
 
@@ -1483,7 +1483,7 @@ def _plots(r: dict, report_dir: Path) -> list[str]:
     ax.legend(fontsize=7)
     fig.tight_layout()
     p = report_dir / "cv_alpha_tradeoff.png"
-    fig.savefig(p, dpi=110)
+    write_output(p, lambda fh: fig.savefig(fh, format="png", dpi=110), binary=True)
     plt.close(fig)
     written.append(str(p))
     return written
@@ -1534,6 +1534,7 @@ def train(
         configuration (``table.attrs["hamfeat"]``), or one of another features version.
     """
     features_path = Path(features_path)
+    check_output(output_path)  # a folder, a missing or read-only folder: refused before fitting
     table = load_table(features_path)
     config = table_config(table)
     if not config:

@@ -464,8 +464,11 @@ def run_cv_multilabel(
     dict
         The report (as written to ``cv_report.json``).
     """
+    from hamfeat._io import check_output_dir, write_output
+
     say = progress or (lambda msg: None)
     t_start = time.perf_counter()
+    report_dir = check_output_dir(report_dir)  # before any work
     table = load_cxr_table(features_path)
     _check_pixels(table, features_path, models)
     labels_df, skipped = modellable_labels(table, min_images)
@@ -577,14 +580,10 @@ def run_cv_multilabel(
         "anchors": list(ANCHORS),
         "seconds": round(time.perf_counter() - t_start, 1),
     }
-    report_dir = Path(report_dir)
-    report_dir.mkdir(parents=True, exist_ok=True)
-    from hamfeat.extract import _write_atomic
-
     blob = json.dumps(report, indent=2, sort_keys=False, default=_jdefault, allow_nan=True)
-    _write_atomic(report_dir / "cv_report.json", lambda fh: fh.write(blob + "\n"), "w")
+    write_output(report_dir / "cv_report.json", lambda fh: fh.write(blob + "\n"), binary=False)
     md = _markdown(report)
-    _write_atomic(report_dir / "cv_report.md", lambda fh: fh.write(md), "w")
+    write_output(report_dir / "cv_report.md", lambda fh: fh.write(md), binary=False)
     return report
 
 
@@ -1008,6 +1007,9 @@ def train_multilabel(
     -------
     pathlib.Path
     """
+    from hamfeat._io import check_output
+
+    check_output(output)  # a folder, a missing or read-only folder: refused before fitting
     table = load_cxr_table(features_path)
     _check_pixels(table, features_path, (model,))
     labels_df, skipped = modellable_labels(table, min_images)

@@ -14,7 +14,6 @@ import hashlib
 import logging
 import os
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,7 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hamfeat._io import _read_only_fs, check_output, write_output
 from hamfeat.errors import HamfeatError, ImageError, OutputError, Problem
+from hamfeat.imageio import open_regular
 from hamfeat.pipeline import FeatureConfig, extract_file
 
 __all__ = [
@@ -83,7 +84,7 @@ def _hash_file(path: str | None) -> str:
     if path is None or (not isinstance(path, str | os.PathLike)) or pd.isna(path):
         return "-"
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:  # a FIFO, socket or device is refused, never waited on
         h.update(fh.read())
     return h.hexdigest()
 
@@ -92,7 +93,7 @@ def _key(image_path: str, mask_path: str | None) -> str:
     """Cache key of one image: hash of its bytes and of its mask's bytes."""
     try:
         mh = _hash_file(mask_path)
-    except OSError:
+    except (OSError, HamfeatError):
         mh = "unreadable"  # the worker reports it and falls back to automatic segmentation
     return hashlib.sha256(f"{_hash_file(image_path)}:{mh}".encode()).hexdigest()[:32]
 
@@ -115,19 +116,50 @@ def _work(items: list[tuple[int, str, str | None]], config: FeatureConfig):
 
 
 class _Cache:
-    """Parquet parts under one configuration's folder; safe against kills at any moment."""
+    """Parquet parts under one configuration's folder; safe against kills at any moment.
+
+    A cache that cannot be used (its path is a file or lies under one, its folder is read-only,
+    full, or vanishes during the run) never stops an extraction: one warning names the folder
+    and the reason, the cache is off for the rest of the run (parts already read stay in use,
+    results are kept in memory), and the run goes on.
+    """
 
     def __init__(self, root: Path | None, config: FeatureConfig, names: list[str]) -> None:
         self.dir = None if root is None else Path(root) / config.key()
         self.names = names
         self.pending: list[dict] = []
         self.entries: dict[str, tuple[np.ndarray, str, str, str]] = {}
-        if self.dir is not None:
+        if self.dir is None:
+            return
+        try:
             self.dir.mkdir(parents=True, exist_ok=True)
-            self._load()
+        except OSError as exc:
+            self._off(f"cannot create folder ({exc.strerror or exc})")
+            return
+        self._load()
+        if self.dir is not None and not os.access(self.dir, os.W_OK | os.X_OK):
+            ro = _read_only_fs(self.dir)
+            self._off(f"cannot write ({'Read-only file system' if ro else 'Permission denied'})")
+
+    def _off(self, reason: str) -> None:
+        """Turn the cache off for the rest of the run, with one warning."""
+        if self.dir is not None:
+            log.warning("feature cache %s: %s; the run goes on without the cache", self.dir, reason)
+        self.dir = None
+        self.pending = []
 
     def _parts(self) -> list[Path]:
-        return sorted(self.dir.glob("part-*.parquet"))
+        """The cache's parquet parts (regular files only: a FIFO is never opened)."""
+        out = []
+        try:
+            with os.scandir(self.dir) as it:
+                for entry in it:
+                    if entry.name.startswith("part-") and entry.name.endswith(".parquet"):
+                        if entry.is_file(follow_symlinks=False):
+                            out.append(Path(entry.path))
+        except OSError as exc:
+            self._off(f"cannot list folder ({exc.strerror or exc})")
+        return sorted(out)
 
     def _load(self) -> None:
         for part in self._parts():
@@ -155,15 +187,22 @@ class _Cache:
     def flush(self) -> None:
         if self.dir is None or not self.pending:
             return
-        self._write(self.pending, self.dir / f"part-{uuid.uuid4().hex}.parquet")
+        if not self._write(self.pending, self.dir / f"part-{uuid.uuid4().hex}.parquet"):
+            return
         self.pending = []
         parts = self._parts()
-        if len(parts) > MAX_PARTS:
-            self._write(list(self.entries), self.dir / f"part-{uuid.uuid4().hex}.parquet")
+        if self.dir is None or len(parts) <= MAX_PARTS:
+            return
+        if self._write(list(self.entries), self.dir / f"part-{uuid.uuid4().hex}.parquet"):
             for p in parts:
-                p.unlink(missing_ok=True)
+                try:
+                    p.unlink(missing_ok=True)
+                except OSError as exc:
+                    self._off(f"cannot remove merged part ({exc.strerror or exc})")
+                    return
 
-    def _write(self, keys: list[str], path: Path) -> None:
+    def _write(self, keys: list[str], path: Path) -> bool:
+        """Write one part; on failure turn the cache off and return False."""
         rows = [self.entries[k] for k in keys]
         df = pd.DataFrame(
             {
@@ -176,38 +215,20 @@ class _Cache:
         feats = pd.DataFrame(np.vstack([r[0] for r in rows]), columns=self.names)
         try:
             write_table_atomic(pd.concat([df, feats], axis=1), path)
-        except OutputError as exc:  # a full or read-only cache must not stop the extraction
-            log.warning("%s; continuing without the cache", exc)
-            self.dir = None
-
-
-def _write_atomic(path: str | os.PathLike[str], write, mode: str) -> None:
-    """Call ``write(fh)`` on a temporary file beside ``path``, then rename it over ``path``."""
-    path = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    except OSError as exc:
-        raise OutputError(path, f"cannot write ({exc.strerror or exc})") from None
-    try:
-        with os.fdopen(fd, mode, **({"newline": ""} if "b" not in mode else {})) as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        _chmod_like_new_file(tmp)
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise OutputError(path, f"cannot write ({exc.strerror or exc})") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        except (OutputError, OSError) as exc:  # full, read-only, vanished: never stops the run
+            reason = exc.reason if isinstance(exc, OutputError) else f"cannot write ({exc})"
+            self._off(reason)
+            return False
+        return True
 
 
 def write_table_atomic(table: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """Write a parquet file so that ``path`` is either the old file or the complete new one.
 
-    The table goes to a temporary file in the same folder, is flushed to disk, and is renamed
-    over ``path``. On any error the temporary file is removed and the error re-raised.
+    The shared writer of :mod:`hamfeat._io`: a regular file (or a symbolic link's regular
+    target) is replaced atomically, keeping its permission bits; standard output (``"-"``),
+    devices and FIFOs are written through, never replaced. On any error a regular file is left
+    as it was, no temporary file is left behind, and :class:`OutputError` is raised.
 
     Parameters
     ----------
@@ -216,21 +237,16 @@ def write_table_atomic(table: pd.DataFrame, path: str | os.PathLike[str]) -> Non
     path : path-like
         Destination.
     """
-    _write_atomic(path, lambda fh: table.to_parquet(fh, index=False), "wb")
+    write_output(path, lambda fh: table.to_parquet(fh, index=False), binary=True)
 
 
 def write_csv_atomic(
     table: pd.DataFrame, path: str | os.PathLike[str], float_format: str | None = None
 ) -> None:
     """Write a CSV like :func:`write_table_atomic`: the old file or the complete new one."""
-    _write_atomic(path, lambda fh: table.to_csv(fh, index=False, float_format=float_format), "w")
-
-
-def _chmod_like_new_file(path: str) -> None:
-    """mkstemp creates 0600 files; give the result the permissions a plain open() would."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
+    write_output(
+        path, lambda fh: table.to_csv(fh, index=False, float_format=float_format), binary=False
+    )
 
 
 def _chunks(items: list, size: int) -> Iterator[list]:
@@ -302,8 +318,8 @@ def extract_table(
         mask = None if pd.isna(mask) else str(mask)
         try:
             key = _key(str(img), mask)
-        except OSError:
-            key = None  # unreadable: the worker names the exact reason
+        except (OSError, HamfeatError):
+            key = None  # unreadable or not a regular file: the worker names the exact reason
         keys.append(key)
         if key is None or key not in cache.entries:
             todo.append((i, str(img), mask))
@@ -400,6 +416,7 @@ def extract_dataset(
     dataset: str = "ham10000",
     backend: str = "joblib",
     scheduler: str | None = None,
+    table_format: str | None = None,
 ) -> ExtractionResult:
     """``hamfeat features``: a data set folder in, a parquet feature table and an errors file out.
 
@@ -408,8 +425,10 @@ def extract_dataset(
     data : path-like, optional
         The data set folder (see :func:`hamfeat.data.find_data_dir`).
     output : path-like
-        The parquet table to write (atomically). Beside it, ``<stem>.errors.csv`` lists every
-        problem (``path,severity,message``).
+        The parquet table to write (atomically; see :func:`write_table_atomic`; ``"-"``:
+        standard output). Beside it, ``<stem>.errors.csv`` lists every problem
+        (``path,severity,message``), unless the table goes to standard output, a device or a
+        FIFO (then only stderr lists them).
     config : FeatureConfig, optional
         Feature configuration.
     use_masks : bool
@@ -418,6 +437,9 @@ def extract_dataset(
         As in :func:`extract_table`.
     dataset : {"ham10000", "cxr14"}
         The folder's layout (``cxr14``: :func:`hamfeat.cxr14.load_cxr14`).
+    table_format : {"parquet", "csv"}, optional
+        Default: ``csv`` when ``output`` ends in ``.csv`` (any case), else ``parquet``. A CSV
+        table does not carry the feature configuration (``train`` and ``cv`` read parquet).
 
     Returns
     -------
@@ -432,10 +454,14 @@ def extract_dataset(
 
     config = config or FeatureConfig()
     output = Path(output)
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(output.parent, f"cannot create folder ({exc.strerror or exc})") from None
+    if table_format is None:
+        table_format = "csv" if output.suffix.lower() == ".csv" else "parquet"
+    if table_format not in ("parquet", "csv"):
+        raise ValueError(f"table_format must be 'parquet' or 'csv', not {table_format!r}")
+    # before any work: a folder, a socket, a missing or unwritable folder are refused at once
+    errors_path = errors_path_for(output) if check_output(output).is_regular else None
+    if errors_path is not None:
+        check_output(errors_path)
     dataset = load_dataset(data)
     table = dataset.table
     if not use_masks:
@@ -453,10 +479,20 @@ def extract_dataset(
     result.table.attrs["hamfeat"] = {"config": config.as_dict(), "use_masks": use_masks}
     if layout != "ham10000":
         result.table.attrs["hamfeat"]["dataset"] = layout
-    write_table_atomic(result.table, output)
+    if table_format == "csv":
+        write_csv_atomic(result.table, output)
+    else:
+        write_table_atomic(result.table, output)
     errors = pd.DataFrame(
         [(p.path, p.severity, p.message) for p in result.problems],
         columns=["path", "severity", "message"],
     )
-    write_csv_atomic(errors, output.with_name(output.stem + ".errors.csv"))
+    if errors_path is not None:  # standard output, a device or a FIFO gets the table only
+        write_csv_atomic(errors, errors_path)
     return result
+
+
+def errors_path_for(output: str | os.PathLike[str]) -> Path:
+    """The errors file written beside a feature table: ``<stem>.errors.csv``."""
+    output = Path(output)
+    return output.with_name(output.stem + ".errors.csv")

@@ -28,8 +28,10 @@ half of the source pixels it covers are).
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import stat
 import warnings
 import zlib
 from pathlib import Path
@@ -48,10 +50,13 @@ __all__ = [
     "canonical_shape",
     "decode_image",
     "mask_to_canonical",
+    "not_regular_reason",
+    "open_regular",
     "probe_header",
     "read_bytes",
     "read_image",
     "read_mask",
+    "special_kind",
     "to_canonical",
 ]
 
@@ -86,8 +91,59 @@ _JPEG_NOT_DAMAGE = (
 )
 
 
-def read_bytes(path: str | os.PathLike[str], kind: type[ImageError] = ImageError) -> bytes:
-    """Read a whole file, turning every OS error into a one-line hamfeat error.
+def special_kind(path: str | os.PathLike[str]) -> str | None:
+    """What a path is when it is not a regular file (or a link to one), without opening it.
+
+    Parameters
+    ----------
+    path : path-like
+        The path.
+
+    Returns
+    -------
+    str or None
+        ``None`` for a regular file (also through symbolic links) and for a path that does
+        not exist; else ``"fifo"``, ``"socket"``, ``"directory"``, ``"character device"``,
+        ``"block device"``, ``"broken symbolic link"`` or ``"symbolic link loop"``.
+    """
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "broken symbolic link" if os.path.islink(path) else None
+    except OSError as exc:
+        return "symbolic link loop" if exc.errno == errno.ELOOP else None
+    return _kind_of_mode(st.st_mode)
+
+
+def _kind_of_mode(mode: int) -> str | None:
+    if stat.S_ISREG(mode):
+        return None
+    for test, name in (
+        (stat.S_ISDIR, "directory"),
+        (stat.S_ISFIFO, "fifo"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    ):
+        if test(mode):
+            return name
+    return "special file"
+
+
+def not_regular_reason(kind: str) -> str:
+    """The one-line reason given for a path that is not a regular file (see
+    :func:`special_kind`)."""
+    if kind == "broken symbolic link":
+        return kind
+    return f"not a regular file ({kind}); skipped"
+
+
+def open_regular(path: str | os.PathLike[str], kind: type[ImageError] = ImageError):
+    """Open a regular file for reading; anything else is refused, and never blocks.
+
+    A FIFO, socket, device or folder is refused from a ``stat`` before opening, and the file
+    is opened non-blocking and checked again with ``fstat`` (so a FIFO put in its place in
+    between cannot make the open or the read wait for ever).
 
     Parameters
     ----------
@@ -98,19 +154,59 @@ def read_bytes(path: str | os.PathLike[str], kind: type[ImageError] = ImageError
 
     Returns
     -------
-    bytes
-        The file's content.
+    file object
+        Opened ``"rb"``.
+
+    Raises
+    ------
+    ImageError or MaskError
+        One line naming the file and what it is (``not a regular file (fifo); skipped``).
     """
+    what = special_kind(path)
+    if what is not None:
+        raise kind(path, not_regular_reason(what))
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         reason = "broken symbolic link" if os.path.islink(path) else "file not found"
         raise kind(path, reason) from None
     except PermissionError:
         raise kind(path, "permission denied") from None
     except IsADirectoryError:
-        raise kind(path, "is a directory, not a file") from None
+        raise kind(path, not_regular_reason("directory")) from None
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a socket, or a FIFO swapped in
+            raise kind(path, not_regular_reason("socket")) from None
+        raise kind(path, f"cannot read file ({exc.strerror or exc})") from None
+    try:
+        what = _kind_of_mode(os.fstat(fd).st_mode)
+    except OSError:
+        what = "special file"
+    if what is not None:
+        os.close(fd)
+        raise kind(path, not_regular_reason(what))
+    return os.fdopen(fd, "rb")  # O_NONBLOCK has no effect on regular files
+
+
+def read_bytes(path: str | os.PathLike[str], kind: type[ImageError] = ImageError) -> bytes:
+    """Read a whole regular file, turning every OS error into a one-line hamfeat error.
+
+    Parameters
+    ----------
+    path : path-like
+        The file (a FIFO, socket, device or folder is refused: :func:`open_regular`).
+    kind : type
+        The error class to raise (:class:`ImageError` or :class:`MaskError`).
+
+    Returns
+    -------
+    bytes
+        The file's content.
+    """
+    try:
+        with open_regular(path, kind) as fh:
+            data = fh.read()
     except OSError as exc:
         raise kind(path, f"cannot read file ({exc.strerror or exc})") from None
     if not data:

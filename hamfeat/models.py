@@ -38,7 +38,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from hamfeat._version import __version__
-from hamfeat.errors import ModelError
+from hamfeat.errors import ModelError, OutputError
 from hamfeat.features import DEFAULT_FAMILIES
 from hamfeat.features import GRAY_FAMILY_NAMES as _GRAY
 
@@ -937,7 +937,8 @@ def save_model(
     ----------
     model : fitted estimator
     path : path-like
-        Destination (conventionally ``*.skops``); parent folders are created.
+        Destination (conventionally ``*.skops``), written by :func:`hamfeat._io.write_output`
+        (atomic for a regular file; its folder must exist).
     feature_names : sequence of str
         The table columns the model reads.
     feature_config : mapping
@@ -985,13 +986,15 @@ def save_model(
     }
     if training_stats is not None:
         payload["training_stats"] = dict(training_stats)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        sio.dump(payload, tmp, compression=zipfile.ZIP_DEFLATED)
-        tmp.replace(path)
+    from hamfeat._io import write_output
+
+    try:  # the shared writer: atomic for a regular file, written through to a device or FIFO
+        write_output(
+            path, lambda fh: sio.dump(payload, fh, compression=zipfile.ZIP_DEFLATED), binary=True
+        )
+    except OutputError:
+        raise
     except Exception as exc:
-        tmp.unlink(missing_ok=True)
         raise ModelError(path, f"cannot save the model: {type(exc).__name__}: {exc}") from exc
     return path
 

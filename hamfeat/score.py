@@ -17,6 +17,7 @@ import pandas as pd
 from hamfeat.data import CLASSES, ISIC2018_COLUMNS, list_images
 from hamfeat.errors import DatasetError, ModelError, Problem
 from hamfeat.extract import extract_table
+from hamfeat.imageio import not_regular_reason, special_kind
 from hamfeat.pipeline import FeatureConfig
 
 __all__ = ["MALIGNANT", "ScoreResult", "default_model_path", "score_folder"]
@@ -121,14 +122,15 @@ def score_folder(
     ----------
     folder : path-like
         The images (``.jpg``, ``.jpeg``, ``.png``, any case; other files are skipped with a
-        warning).
+        warning), or one image file. Only regular files (and links to them) are read: a FIFO,
+        socket, device or folder named like an image gets its kind as its ``error``.
     model_path : path-like, optional
         A model written by ``hamfeat train`` (default: :func:`default_model_path`).
     masks_dir : path-like, optional
         Folder of ``<image_id>_segmentation.png`` masks; images without one are segmented
         automatically.
     recursive : bool
-        Include sub-folders.
+        Include sub-folders, following links to folders (each folder once, no loop).
     jobs : int
         Worker processes (0: all cores).
     lesion_map : path-like, optional
@@ -154,7 +156,7 @@ def score_folder(
     ModelError
         The model file is missing, not a hamfeat model, or unsafe.
     DatasetError
-        The folder does not exist or holds no image file.
+        The folder (or file) does not exist, or the folder holds no image file.
     """
     from hamfeat.models import load_model
 
@@ -170,7 +172,13 @@ def score_folder(
     if multilabel and (masks_dir is not None or lesion_map is not None):
         raise DatasetError(f"{model_path}: a {model_dataset} model takes no masks or lesion map")
 
-    files, problems = list_images(folder, recursive=recursive)
+    src = Path(folder)
+    if src.is_dir():
+        files, problems = list_images(src, recursive=recursive)
+    elif os.path.lexists(src):  # one file: scored whatever its name (a FIFO fails, never hangs)
+        files, problems = [src], []
+    else:
+        raise DatasetError(f"{src}: no such file or folder")
     if not files:
         raise DatasetError(
             f"{folder}: no .jpg/.jpeg/.png image found"
@@ -196,8 +204,15 @@ def score_folder(
         mdir = Path(masks_dir)
         if not mdir.is_dir():
             raise DatasetError(f"{mdir}: masks folder not found")
-        masks = [mdir / f"{i}_segmentation.png" for i in ids]
-        masks = [str(m) if m.is_file() else None for m in masks]
+        masks = []
+        for i in ids:
+            m = mdir / f"{i}_segmentation.png"
+            kind = special_kind(m)
+            if kind is not None:  # a FIFO, folder, broken link ...: never opened
+                problems.append(
+                    Problem(str(m), f"{not_regular_reason(kind)}; automatic mask used", "warning")
+                )
+            masks.append(str(m) if kind is None and m.is_file() else None)
     table = pd.DataFrame(
         {
             "path": [str(f) for f in files],

@@ -91,6 +91,9 @@ def test_extract_dataset_writes_table_and_errors(folder: Path, tmp_path: Path) -
     csv = folder / "HAM10000_metadata.csv"
     csv.write_text(csv.read_text() + "HAM_X,ISIC_0000999,nv,histo,1,male,back\n")
     out = tmp_path / "out" / "features.parquet"
+    with pytest.raises(OutputError, match="does not exist"):  # refused before any work
+        extract_dataset(folder, out, CONFIG, jobs=1, cache_dir=False)
+    out.parent.mkdir()
     res = extract_dataset(folder, out, CONFIG, jobs=1, cache_dir=False)
     table = pd.read_parquet(out)
     assert len(table) == 8
@@ -195,6 +198,7 @@ def test_cli_unwritable_output_is_one_line_and_keeps_the_work(
 
     monkeypatch.setenv("HAMFEAT_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "out" / "f.parquet"
+    out.parent.mkdir()
     real_replace = os.replace
 
     def failing_replace(src, dst):

@@ -420,9 +420,9 @@ def refuse_output(monkeypatch):
     read-only folder. ``"full"``: the file is created, but its bytes go to ``/dev/full``, so
     the kernel itself answers ENOSPC, as on a full disk.
     """
-    from hamfeat import extract
+    from hamfeat import _io
 
-    real_mkstemp = extract.tempfile.mkstemp
+    real_mkstemp = _io.tempfile.mkstemp
 
     def arm(out: Path, kind: str) -> None:
         def mkstemp(*args, **kwargs):
@@ -438,7 +438,7 @@ def refuse_output(monkeypatch):
 
         if kind == "full" and not os.path.exists("/dev/full"):
             pytest.skip("no /dev/full on this system")
-        monkeypatch.setattr(extract.tempfile, "mkstemp", mkstemp)
+        monkeypatch.setattr(_io.tempfile, "mkstemp", mkstemp)
 
     return arm
 

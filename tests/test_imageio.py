@@ -137,10 +137,10 @@ def test_unreadable_file_as_root_too(tmp_path: Path, monkeypatch: pytest.MonkeyP
     """The OS refusing to open a file (as it does for a non-root user) is a one-line error."""
     import hamfeat.imageio as imageio
 
-    def refuse(path, mode="r", *args, **kwargs):
+    def refuse(path, flags, *args, **kwargs):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(imageio, "open", refuse, raising=False)
+    monkeypatch.setattr(imageio.os, "open", refuse)  # the reader opens with os.open
     with pytest.raises(ImageError, match=r"locked\.jpg: permission denied$"):
         read_image(tmp_path / "locked.jpg")
 

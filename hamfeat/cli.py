@@ -321,6 +321,10 @@ def _cmd_score(args: argparse.Namespace) -> int:
             )
             return EXIT_USAGE
         check_output(args.output)
+    if args.html:  # the page's path too: a folder, a missing or read-only folder, before work
+        from hamfeat._io import check_output
+
+        check_output(args.html)
     model = args.model or default_model_path()
     print(f"hamfeat score: model {model}", file=sys.stderr)
     result = score_folder(

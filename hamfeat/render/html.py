@@ -6,7 +6,7 @@
   ``data:`` URIs, so a page is one self-contained file that opens from the file system with no
   server and no network (the base template's Content-Security-Policy forbids loading anything
   else: a page that tried would show the browser's error on its console);
-* :func:`write_page`: atomic write (a temporary file beside the target, then a rename).
+* :func:`write_page`: the shared atomic writer of :mod:`hamfeat._io`.
 """
 
 from __future__ import annotations
@@ -171,7 +171,8 @@ def figure_data_uri(fig, *, dpi: int = 100) -> str:
 
 
 def write_page(text: str, path: str | os.PathLike[str]) -> Path:
-    """Write a page atomically (UTF-8): a temporary file beside it, then a rename.
+    """Write a page (UTF-8) with the shared output writer (:func:`hamfeat._io.write_output`):
+    atomic for a regular file, nothing half-written left in its place.
 
     Parameters
     ----------
@@ -187,16 +188,7 @@ def write_page(text: str, path: str | os.PathLike[str]) -> Path:
     OutputError
         When the page cannot be written (one line naming it).
     """
-    from hamfeat.errors import OutputError
+    from hamfeat._io import write_output
 
-    path = Path(path)
-    if path.is_dir():
-        raise OutputError(path, "is a folder, not a file")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(path, f"cannot write the page ({exc.strerror or exc})") from None
-    return path
+    write_output(path, lambda fh: fh.write(text), binary=False)
+    return Path(path)

@@ -167,13 +167,16 @@ def _read_only_fs(folder: str | os.PathLike[str]) -> bool:
         return False
 
 
-def check_output_dir(path: str | os.PathLike[str]) -> Path:
+def check_output_dir(path: str | os.PathLike[str], *, create: bool = True) -> Path:
     """Check (and create, with its parents) a folder that outputs will be written into.
 
     Parameters
     ----------
     path : path-like
         The folder.
+    create : bool
+        ``False``: only check, before any work, that it is (or can be created as) a writable
+        folder; nothing is created, so an input error found next leaves no trace.
 
     Returns
     -------
@@ -187,6 +190,16 @@ def check_output_dir(path: str | os.PathLike[str]) -> Path:
     folder = Path(path)
     if folder.exists() and not folder.is_dir():
         raise _fail(str(folder), "is not a folder")
+    if not create:
+        probe = folder
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        if not probe.is_dir():
+            raise _fail(str(folder), f"cannot create folder ({probe} is not a folder)")
+        if not os.access(probe, os.W_OK | os.X_OK):
+            err = "Read-only file system" if _read_only_fs(str(probe)) else "Permission denied"
+            raise _fail(str(folder), f"cannot write ({err})")
+        return folder
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -874,7 +874,7 @@ def run_cv(
     say = progress or (lambda msg: log.info(msg))
     model_params = {k: dict(v) for k, v in (model_params or {}).items()}
     features_path = Path(features_path)
-    report_dir = check_output_dir(report_dir)  # before any work
+    report_dir = check_output_dir(report_dir, create=False)  # before any work; created on write
     table = load_table(features_path)
     y = _labels(table)
     groups = table["lesion_id"].astype(str).to_numpy()
@@ -987,6 +987,7 @@ def run_cv(
         report["timings"]["ablations_wall_s"] = time.perf_counter() - t0
     report["timings"]["total_wall_s"] = time.perf_counter() - t_start
     report["targets"] = _targets(report)
+    check_output_dir(report_dir)  # created now that there is a report to write
 
     if plots:
         try:

@@ -470,7 +470,7 @@ def run_cv_multilabel(
 
     say = progress or (lambda msg: None)
     t_start = time.perf_counter()
-    report_dir = check_output_dir(report_dir)  # before any work
+    report_dir = check_output_dir(report_dir, create=False)  # before any work; created on write
     table = load_cxr_table(features_path)
     _check_pixels(table, features_path, models)
     labels_df, skipped = modellable_labels(table, min_images)
@@ -583,6 +583,7 @@ def run_cv_multilabel(
         "seconds": round(time.perf_counter() - t_start, 1),
     }
     blob = json.dumps(report, indent=2, sort_keys=False, default=_jdefault, allow_nan=True)
+    check_output_dir(report_dir)  # created now that there is a report to write
     write_output(report_dir / "cv_report.json", lambda fh: fh.write(blob + "\n"), binary=False)
     md = _markdown(report)
     write_output(report_dir / "cv_report.md", lambda fh: fh.write(md), binary=False)

@@ -268,6 +268,7 @@ def runs(mixed: dict, trained: dict) -> dict:  # noqa: F811 (the imported fixtur
     """`hamfeat features` on the mixed and on the clean folder, `hamfeat -v score` on the
     mixed images folder: real subprocesses, two workers."""
     out = mixed["tmp"] / "out ü"
+    out.mkdir(exist_ok=True)  # hamfeat creates no output folder (issue #18)
     env = {**os.environ, "HAMFEAT_CACHE_DIR": str(mixed["tmp"] / "cache")}
     f_mixed, f_clean, scores = out / "features mixed.parquet", out / "clean.parquet", out / "s.csv"
     p_mixed = run(

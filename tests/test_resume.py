@@ -56,6 +56,7 @@ def test_sigkill_then_resume_equals_uninterrupted(real_subset: Path, tmp_path: P
     reference = pd.read_parquet(ref_out)
 
     out, cache = tmp_path / "out" / "features.parquet", tmp_path / "cache"
+    out.parent.mkdir()  # hamfeat creates no output folder (issue #18)
     rng = random.Random(1234)
     computed_before = 0
     for _ in range(5):

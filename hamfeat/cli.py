@@ -434,14 +434,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     counts = [
         f"{n_ok} of {ev.n_files} images scored",
         f"{ev.n_evaluated} evaluated",
-        f"{len(ev.images_without_truth)} without a truth row",
+        f"{len(ev.images_without_truth)} image(s) without a truth row",
         f"{len(ev.truth_without_image)} truth row(s) without an image",
     ]
     if ev.excluded:
         counts.append(f"{len(ev.excluded)} truth row(s) left out by weight")
     if ev.duplicates:
         counts.append(f"{len(ev.duplicates)} repeated image_id(s) not evaluated")
-    say("; ".join(counts))
+    n_warn = sum(p.severity != "error" for p in ev.problems)
+    if n_warn:
+        counts.append(f"{n_warn} warning(s)" + ("" if args.verbose else ", -v lists them"))
+    say("; ".join(counts) + " (ids in the report)")
     if ev.image is not None:
         for lv in (ev.image, ev.lesion):
             if lv is None:

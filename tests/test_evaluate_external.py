@@ -412,7 +412,7 @@ def test_cli_generated_both_formats(gen: dict, tmp_path: Path) -> None:
     rep = tmp_path / "rep"
     p = evaluate(gen, rep)  # exit 1: a corrupt image, reported, the rest evaluated
     assert (f"hamfeat evaluate: {N_NEW} of {N_NEW + 1} images scored; {N_NEW - 1} evaluated; "
-            "1 without a truth row; 1 truth row(s) without an image") in p.stderr
+            "1 image(s) without a truth row; 1 truth row(s) without an image") in p.stderr
     assert "ISIC_0009999.jpg" in p.stderr and "corrupt image header" in p.stderr
     assert f"report -> {rep}" in p.stderr
     assert {f.name for f in rep.iterdir()} == set(REPORT_FILES.values())
@@ -665,7 +665,7 @@ def test_real_originals(ham_dir: Path, tmp_path: Path) -> None:
             "1", "--report-dir", str(rep), "--lesion-map", str(ham_dir / "HAM10000_metadata.csv"),
             env=env)
     assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr
-    assert "35 of 35 images scored; 35 evaluated; 0 without a truth row" in p.stderr
+    assert "35 of 35 images scored; 35 evaluated; 0 image(s) without a truth row" in p.stderr
     data_ = json.loads((rep / "evaluate_report.json").read_text())
     assert data_["image"]["class_counts"] == {c: 5 for c in CLASSES}
     assert data_["image"]["classes_absent"] == [] and data_["lesion"]["n"] == len(

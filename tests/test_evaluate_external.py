@@ -502,6 +502,14 @@ def test_cli_bad_truth_and_outputs_fail_before_work(gen: dict, tmp_path: Path) -
     p = run("evaluate", str(gen["new"]), "--truth", str(bad), "--report-dir",
             str(tmp_path / "r2"), env=gen["env"])
     assert p.returncode == 3 and "evaluate_report.md: is a folder" in p.stderr
+    # score's options are passed through: its own errors
+    p = run("evaluate", str(gen["new"]), "--truth", str(gen["dx_csv"]), "--model",
+            str(gen["model"]), "--masks", str(tmp_path / "no_masks"), "--report-dir",
+            str(tmp_path / "r3"), env=gen["env"])
+    assert p.returncode == 3 and "no_masks: masks folder not found" in p.stderr, p.stderr
+    p = run("evaluate", str(tmp_path / "nowhere"), "--truth", str(gen["dx_csv"]),
+            "--report-dir", str(tmp_path / "r3"), env=gen["env"])
+    assert p.returncode == 3 and "nowhere: no such file or folder" in p.stderr, p.stderr
     # a model for another data set, or missing
     p = run("evaluate", str(gen["new"]), "--truth", str(gen["dx_csv"]), "--model",
             str(tmp_path / "no.skops"), "--report-dir", str(tmp_path / "r3"), env=gen["env"])

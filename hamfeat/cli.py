@@ -33,6 +33,8 @@ DATASETS = ("ham10000", "cxr14")
 #: ``hamfeat cv`` writes here without ``--report-dir``: under the current folder, never into
 #: the repository's committed ``benchmarks/reports`` (``make cv`` passes that explicitly).
 DEFAULT_REPORT_DIR, DEFAULT_REPORT_DIR_CXR14 = "reports", "reports/cxr14"
+#: ``hamfeat evaluate`` writes here without ``--report-dir`` (the same rule as ``cv``).
+DEFAULT_REPORT_DIR_EVALUATE = "reports/evaluate"
 #: Output suffixes (any case) and the format each selects: ``features -o`` and ``score -o``.
 TABLE_SUFFIXES = {".parquet": "parquet", ".csv": "csv"}
 SCORE_SUFFIXES = {".csv": "csv", ".parquet": "parquet"}
@@ -379,6 +381,86 @@ def _cmd_score(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if result.n_failed else EXIT_OK
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from hamfeat.evaluate_external import (
+        check_report_dir,
+        evaluate_images,
+        read_file_list,
+        write_report,
+    )
+    from hamfeat.score import default_model_path
+
+    say = lambda msg: print(f"hamfeat evaluate: {msg}", file=sys.stderr, flush=True)  # noqa: E731
+    if not args.images and not args.files_from:
+        print(
+            "hamfeat evaluate: error: give the images: one or more folders or files, or "
+            "--files-from LIST",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    if args.jobs < 0:
+        print(f"hamfeat evaluate: error: --jobs must be 0 (all cores) or more, got {args.jobs}",
+              file=sys.stderr)
+        return EXIT_USAGE
+    backend = _backend(args)
+    if backend is None:
+        return EXIT_USAGE
+    report_dir = check_report_dir(args.report_dir or DEFAULT_REPORT_DIR_EVALUATE)  # before work
+    images = list(args.images)
+    if args.files_from:
+        images += read_file_list(args.files_from)
+    model = args.model or default_model_path()
+    say(f"model {model}")
+    ev = evaluate_images(
+        images[0] if len(images) == 1 else images,
+        args.truth,
+        model_path=model,
+        masks_dir=args.masks,
+        recursive=args.recursive,
+        jobs=args.jobs,
+        lesion_map=args.lesion_map,
+        segmenter=args.segmenter,
+        say=say,
+        **backend,
+    )
+    ev.command = "hamfeat " + " ".join(sys.argv[1:]) if args.argv is None else args.argv
+    for p in ev.problems:
+        if p.severity == "error" or args.verbose:
+            say(str(p))
+    for note in ev.notes:
+        say(f"warning: {note}")
+    write_report(ev, report_dir, plots=not args.no_plots, float_format=SCORE_FLOAT_FORMAT)
+    n_ok = ev.n_files - len(ev.failed)
+    counts = [
+        f"{n_ok} of {ev.n_files} images scored",
+        f"{ev.n_evaluated} evaluated",
+        f"{len(ev.images_without_truth)} image(s) without a truth row",
+        f"{len(ev.truth_without_image)} truth row(s) without an image",
+    ]
+    if ev.excluded:
+        counts.append(f"{len(ev.excluded)} truth row(s) left out by weight")
+    if ev.duplicates:
+        counts.append(f"{len(ev.duplicates)} repeated image_id(s) not evaluated")
+    n_warn = sum(p.severity != "error" for p in ev.problems)
+    if n_warn:
+        counts.append(f"{n_warn} warning(s)" + ("" if args.verbose else ", -v lists them"))
+    say("; ".join(counts) + " (ids in the report)")
+    if ev.image is not None:
+        for lv in (ev.image, ev.lesion):
+            if lv is None:
+                continue
+            d, a = lv.decision, lv.argmax
+            say(
+                f"per {lv.level} ({lv.n}): decision rule accuracy {d.accuracy:.3f}, balanced "
+                f"accuracy {d.balanced_accuracy:.3f}, macro AUC {d.macro_auc:.3f}; argmax p "
+                f"{a.accuracy:.3f} / {a.balanced_accuracy:.3f} / {a.macro_auc:.3f}"
+            )
+    say(f"report -> {report_dir}")
+    if ev.image is None or n_ok == 0:
+        return EXIT_FATAL
+    return EXIT_PARTIAL if ev.failed else EXIT_OK
+
+
 def _cmd_train_segmenter(args: argparse.Namespace) -> int:
     from hamfeat._io import check_output
     from hamfeat.segmenter import train_segmenter
@@ -587,6 +669,62 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_backend_args(p)
     p.set_defaults(func=_cmd_score)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="score labelled images with a saved model and measure it against a ground truth "
+        "(external validation)",
+        description="Score images exactly as `hamfeat score` does, compare them with a "
+        "ground-truth CSV and write a report (Markdown, JSON, PNG, per-image scores). Exit "
+        "status: 0 ok; 1 some images could not be scored (each named); 2 usage; 3 nothing "
+        "could be evaluated (bad truth file, model, no image, no image with a truth row, an "
+        "output that cannot be written).",
+    )
+    p.add_argument(
+        "images",
+        metavar="IMAGES",
+        nargs="*",
+        help="folders of images and/or image files (or use --files-from)",
+    )
+    p.add_argument(
+        "--truth",
+        metavar="CSV",
+        required=True,
+        help="ground truth: ISIC 2018 image,MEL,NV,BCC,AKIEC,BKL,DF,VASC (one-hot, any column "
+        "order) or a table with image_id,dx columns (e.g. HAM10000_metadata.csv); detected "
+        "from the header",
+    )
+    p.add_argument(
+        "--files-from",
+        metavar="LIST",
+        help="a text file of image paths, one per line (relative to the list's folder)",
+    )
+    p.add_argument("--model", metavar="PATH", help="default: $HAMFEAT_MODEL or out/model.skops")
+    p.add_argument("--masks", metavar="DIR", help="folder of <image_id>_segmentation.png masks")
+    p.add_argument("--recursive", action="store_true", help="include sub-folders")
+    p.add_argument("--jobs", type=int, default=0, help="parallel processes (0: all cores)")
+    p.add_argument(
+        "--lesion-map",
+        metavar="CSV",
+        help="image_id,lesion_id (HAM10000_metadata.csv will do): also evaluate per lesion, "
+        "probabilities averaged over a lesion's images",
+    )
+    p.add_argument(
+        "--segmenter",
+        metavar="FILE.skops",
+        help="the model's learned segmenter (default: the one beside the model)",
+    )
+    p.add_argument(
+        "--report-dir",
+        metavar="DIR",
+        help=f"folder of the report (default: ./{DEFAULT_REPORT_DIR_EVALUATE} under the current "
+        "folder); created if needed",
+    )
+    p.add_argument(
+        "--no-plots", action="store_true", help="no PNG figures (they need hamfeat[plots])"
+    )
+    _add_backend_args(p)
+    p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser("explain", help="why the model predicted what it did for one image")
     p.add_argument("image", metavar="IMAGE")

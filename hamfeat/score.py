@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from hamfeat.extract import extract_table
 from hamfeat.imageio import not_regular_reason, special_kind
 from hamfeat.pipeline import FeatureConfig
 
-__all__ = ["MALIGNANT", "ScoreResult", "default_model_path", "score_folder"]
+__all__ = ["MALIGNANT", "ScoreResult", "collect_images", "default_model_path", "score_folder"]
 
 log = logging.getLogger("hamfeat")
 
@@ -103,6 +104,58 @@ class ScoreResult:
         return self.table
 
 
+def collect_images(
+    sources: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    recursive: bool = False,
+) -> tuple[list[Path], list[Problem]]:
+    """The image files :func:`score_folder` scores, in the order it scores them.
+
+    Parameters
+    ----------
+    sources : path-like or sequence of path-like
+        A folder (its ``.jpg/.jpeg/.png`` files), one file (scored whatever its name), or a
+        sequence of folders and files. In a sequence, a path that does not exist is kept as a
+        file, so that it gets its own error row and the batch goes on; given alone, it is an
+        error.
+    recursive : bool
+        Include sub-folders of the folders.
+
+    Returns
+    -------
+    files : list of pathlib.Path
+    problems : list of Problem
+        Warnings of the folder listings (other files skipped, links not entered).
+
+    Raises
+    ------
+    DatasetError
+        A single source does not exist, or no image file is found at all.
+    """
+    single = isinstance(sources, (str, os.PathLike))
+    items = [sources] if single else list(sources)
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for item in items:
+        src = Path(item)
+        if src.is_dir():
+            found, found_problems = list_images(src, recursive=recursive)
+            files += found
+            problems += found_problems
+        elif os.path.lexists(src) or not single:  # a file (a FIFO fails later, never hangs)
+            files.append(src)
+        else:
+            raise DatasetError(f"{src}: no such file or folder")
+    if not files:
+        raise DatasetError(
+            f"{sources if single else ', '.join(map(str, items)) or 'no input'}: "
+            "no .jpg/.jpeg/.png image found"
+            + ("" if recursive else " (use --recursive for sub-folders)"),
+            problems,
+        )
+    return files, problems
+
+
 #: Where a model's learned segmenter is looked for, beside the model file, when the model does
 #: not name one (``hamfeat train`` records the file name of the table's segmenter).
 SEGMENTER_FILE = "segmenter.skops"
@@ -151,7 +204,7 @@ def _config_from_model(model, segmenter: str | os.PathLike[str] | None = None) -
 
 
 def score_folder(
-    folder: str | os.PathLike[str],
+    folder: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
     model_path: str | os.PathLike[str] | None = None,
     masks_dir: str | os.PathLike[str] | None = None,
@@ -169,9 +222,10 @@ def score_folder(
 
     Parameters
     ----------
-    folder : path-like
+    folder : path-like or sequence of path-like
         The images (``.jpg``, ``.jpeg``, ``.png``, any case; other files are skipped with a
-        warning), or one image file. Only regular files (and links to them) are read: a FIFO,
+        warning), or one image file, or a sequence of folders and files
+        (:func:`collect_images`). Only regular files (and links to them) are read: a FIFO,
         socket, device or folder named like an image gets its kind as its ``error``.
     model_path : path-like, optional
         A model written by ``hamfeat train`` (default: :func:`default_model_path`).
@@ -224,19 +278,7 @@ def score_folder(
     if multilabel and (masks_dir is not None or lesion_map is not None):
         raise DatasetError(f"{model_path}: a {model_dataset} model takes no masks or lesion map")
 
-    src = Path(folder)
-    if src.is_dir():
-        files, problems = list_images(src, recursive=recursive)
-    elif os.path.lexists(src):  # one file: scored whatever its name (a FIFO fails, never hangs)
-        files, problems = [src], []
-    else:
-        raise DatasetError(f"{src}: no such file or folder")
-    if not files:
-        raise DatasetError(
-            f"{folder}: no .jpg/.jpeg/.png image found"
-            + ("" if recursive else " (use --recursive for sub-folders)"),
-            problems,
-        )
+    files, problems = collect_images(folder, recursive=recursive)
     ids = [f.stem for f in files]
     first_of: dict[str, Path] = {}
     for f, i in zip(files, ids, strict=True):

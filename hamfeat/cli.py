@@ -243,12 +243,17 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return EXIT_OK
     from hamfeat.evaluate import train
 
+    if args.jobs < 0:
+        print(f"hamfeat train: error: --jobs must be 0 (all cores) or more, got {args.jobs}",
+              file=sys.stderr)
+        return EXIT_USAGE
     args.model = args.model or "ensemble"
     path = train(
         args.features,
         args.output,
         model=args.model,
         families=args.families.split(",") if args.families else None,
+        n_jobs=args.jobs or os.cpu_count() or 1,
     )
     print(f"hamfeat train: model {args.model} written to {path}", file=sys.stderr)
     return EXIT_OK
@@ -605,6 +610,11 @@ def build_parser() -> argparse.ArgumentParser:
         "cxr14: patchkm (default), ensemble, lr, rf, knn, svm, hgb",
     )
     p.add_argument("--families", metavar="A,B", help="feature families to use (default: all)")
+    p.add_argument(
+        "--jobs", type=int, default=0,
+        help="processes fitting the ensemble's members in parallel (0: all cores; the model "
+        "is the same for any value)",
+    )
     p.add_argument(*dataset_opt, **dataset_kw)
     p.set_defaults(func=_cmd_train)
 

@@ -1509,6 +1509,7 @@ def train(
     alpha: float = TRAIN_ALPHA,
     random_state: int = 0,
     model_params: Mapping[str, Any] | None = None,
+    n_jobs: int | None = None,
 ) -> Path:
     """Fit a model on every image of a feature table and save it (skops).
 
@@ -1527,6 +1528,9 @@ def train(
     random_state : int
     model_params : mapping, optional
         Extra :func:`~hamfeat.models.make_model` arguments.
+    n_jobs : int, optional
+        Processes fitting the ensemble's members (and the ``mlp`` networks) in parallel;
+        ``None`` or 1: one after the other. The fitted model does not depend on it.
 
     Returns
     -------
@@ -1559,6 +1563,7 @@ def train(
         random_state=random_state,
         families=families,
         alpha=alpha,
+        n_jobs=n_jobs,
         **dict(model_params or {}),
     )
     t0 = time.perf_counter()

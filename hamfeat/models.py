@@ -631,7 +631,7 @@ def _core(
             (f"seed{i}", MLPClassifier(random_state=random_state + i, **kw))
             for i in range(n_seeds)
         ]
-        return VotingClassifier(nets, voting="soft")
+        return VotingClassifier(nets, voting="soft", n_jobs=n_jobs)
     raise ValueError(f"unknown model {name!r}; known: {', '.join(MODEL_NAMES)}")
 
 
@@ -725,7 +725,9 @@ def make_model(
     n_features : int, optional
         Keep the ``n_features`` best columns by ANOVA F-score (fitted on the training data).
     n_jobs : int, optional
-        Threads/processes of estimators that take them (``rf``, KNN).
+        Threads/processes of estimators that take them (``rf``, KNN), and processes fitting
+        the members of ``ensemble`` and the networks of ``mlp`` in parallel (the fitted model
+        is the same for any value).
     **params
         Passed to the estimator; for ``ensemble``: ``members`` (tuple of model names) and
         ``weights``.
@@ -783,7 +785,8 @@ def make_model(
             )
             for m in members
         ]
-        core = VotingClassifier(estimators, voting="soft", weights=weights)
+        # members fitted in parallel processes when n_jobs is set (the same model either way)
+        core = VotingClassifier(estimators, voting="soft", weights=weights, n_jobs=n_jobs)
     else:
         core = _member(
             name,

@@ -36,7 +36,7 @@ def test_enable_disable_by_name() -> None:
     assert [f.name for f in get_families(["shape", "color"])] == ["color", "shape"]
     assert DEFAULT_FAMILIES == (
         "color", "skin", "variegation", "zone", "hetero", "border", "glcm", "lbp", "wavelet",
-        "structure", "shape",
+        "structure", "shape", "whole",
     )  # the grayscale (X-ray) families are registered but never defaults
     assert set(FAMILIES) - set(DEFAULT_FAMILIES) == {
         "grayhist", "grayglcm", "graylbp", "graygrid", "graythumb", "grayprof", "grayhog",

@@ -372,3 +372,29 @@ def test_allow_list_is_classes_of_known_packages_only():
     assert not _is_trusted_type("os.system")
     assert not _is_trusted_type("builtins.eval")
     assert not _is_trusted_type("sklearnx.Evil")
+
+
+def test_parallel_member_fits_give_the_same_model(table, y) -> None:
+    """``n_jobs`` (``train --jobs``) fits the members in parallel processes, nothing else."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one = make_model("ensemble", members=("hgb", "lr", "mlp"), random_state=1).fit(table, y)
+        two = make_model(
+            "ensemble", members=("hgb", "lr", "mlp"), random_state=1, n_jobs=2
+        ).fit(table, y)
+    np.testing.assert_array_equal(one.predict_proba(table), two.predict_proba(table))
+
+
+def test_train_jobs_negative_is_a_usage_error(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "hamfeat", "train", "--features", str(tmp_path / "t.parquet"),
+         "-o", str(tmp_path / "m.skops"), "--jobs", "-3"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("hamfeat train: error: --jobs")

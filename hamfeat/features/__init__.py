@@ -6,7 +6,7 @@ feature names, all starting with the family's name. Families are enabled or disa
     >>> from hamfeat.features import DEFAULT_FAMILIES, feature_names
     >>> DEFAULT_FAMILIES  # doctest: +NORMALIZE_WHITESPACE
     ('color', 'skin', 'variegation', 'zone', 'hetero', 'border', 'glcm', 'lbp', 'wavelet',
-     'structure', 'shape')
+     'structure', 'shape', 'whole')
     >>> feature_names(["shape"])[:3]
     ['shape_area_frac', 'shape_perimeter_rel', 'shape_circularity']
 
@@ -25,6 +25,7 @@ from hamfeat.features.regional import BorderFamily, HeterogeneityFamily, ZoneFam
 from hamfeat.features.shape import ShapeFamily
 from hamfeat.features.structure import StructureFamily
 from hamfeat.features.texture import GlcmFamily, LbpFamily, WaveletFamily
+from hamfeat.features.whole import WholeFamily
 
 __all__ = [
     "DEFAULT_FAMILIES",
@@ -41,6 +42,7 @@ __all__ = [
 FEATURES_VERSION = 3
 # 2: analysis window (bbox + 16 px); LBP P=8 at every radius
 # 3: families zone, hetero, border, structure added
+# (family whole added at version 3: new names only, no existing value changed)
 
 #: Every family, by name, in output order.
 FAMILIES: dict[str, Family] = {
@@ -57,6 +59,7 @@ FAMILIES: dict[str, Family] = {
         WaveletFamily(),
         StructureFamily(),
         ShapeFamily(),
+        WholeFamily(),
         *GRAY_FAMILIES,
     )
 }

@@ -52,6 +52,9 @@ class Context:
         if mask.dtype != np.bool_ or mask.shape != rgb.shape[:2]:
             raise TypeError(f"mask must be bool {rgb.shape[:2]}, got {mask.dtype} {mask.shape}")
         self.full_shape: tuple[int, int] = mask.shape
+        #: The whole image, before cropping to the analysis window (families that look
+        #: beyond the lesion's neighbourhood, such as ``whole``, read it).
+        self.image: np.ndarray = rgb
         self.offset: tuple[int, int] = (0, 0)
         if window and mask.any():
             h, w = mask.shape

@@ -891,6 +891,7 @@ def run_cv(
         "n_lesions": int(pd.Series(groups).nunique()),
         "class_counts": {c: int((y == i).sum()) for i, c in enumerate(CLASSES)},
         "n_features": len(feature_columns(table.columns)),
+        "masks": _mask_mode(table),
         "hamfeat_version": __version__,
         "date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": {
@@ -1002,6 +1003,40 @@ def run_cv(
     write_output(report_dir / "cv_report.md", lambda fh: fh.write(md), binary=False)
     say(f"cv: report written to {report_dir} ({report['timings']['total_wall_s']:.0f} s)")
     return report
+
+
+def _mask_mode(table: pd.DataFrame) -> dict:
+    from hamfeat.novelty import mask_mode
+
+    return mask_mode(table)
+
+
+#: What each mask mode means for the reader of a report (the user's condition comes first).
+_MASK_WORDS = {
+    "auto": "automatic masks for every image: the condition of a new image (they never have a "
+    "mask), so these are the numbers a user gets",
+    "given": "the data set's own (Tschandl) masks: an upper bound, since a new image never has "
+    "one",
+    "whole": "no mask (every pixel)",
+}
+
+
+def _user_condition_lines(r: dict) -> list[str]:
+    """The report's first lines: which masks, and the automatic-mask result when known."""
+    mode = r.get("masks", {}).get("mode", "unknown")
+    out = [f"- masks: **{mode}**: {_MASK_WORDS.get(mode, 'unknown (no mask_source column)')}"]
+    auto = (r.get("ablations") or {}).get("masks", {}).get("auto")
+    if mode == "given" and auto:
+        a = auto["summary"]["image"]["crossfit"]
+        g = r["ablations"]["masks"]["given"]["image"]["crossfit"]
+        model = r["ablations"].get("model", "?")
+        out.append(
+            f"- **what a user gets** ({model}, cross-fitted decision rule, same seed): with "
+            f"automatic masks accuracy {_f(a['accuracy'])}, balanced accuracy "
+            f"{_f(a['balanced_accuracy'])}; with these reference masks {_f(g['accuracy'])} / "
+            f"{_f(g['balanced_accuracy'])} (the upper bound; see 'Masks' below)"
+        )
+    return out
 
 
 def _jdefault(o):
@@ -1202,6 +1237,7 @@ def _markdown(r: dict) -> str:
     L += [
         "# hamfeat cross-validation report",
         "",
+        *_user_condition_lines(r),
         f"- command: `{r['command']}`",
         f"- table: `{r['features_path']}` (hash `{r['table_hash']}`), {r['n_images']} images, "
         f"{r['n_lesions']} lesions, {r['n_features']} feature columns",

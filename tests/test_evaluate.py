@@ -221,6 +221,11 @@ def test_run_cv_writes_every_output(report, table, table_path):
     for name in ("cv_confusion.png", "cv_recall.png", "cv_alpha_tradeoff.png"):
         assert (out / name).stat().st_size > 1000
     assert "pytest run_cv" in md and table_hash(table) in md
+    # the user's condition first: which masks, and the automatic-mask result before anything
+    head = md.split("- command:")[0]
+    assert "masks: **given**" in head and "upper bound" in head
+    assert "what a user gets" in head and "with automatic masks accuracy" in head
+    assert js["masks"]["mode"] == "given"
     assert js["table_hash"] == table_hash(table) and js["machine"]["cpu_count"]
     assert js["cv"]["lesions_on_both_sides"] == 0
     for name in ("knn", "rf", "ensemble"):

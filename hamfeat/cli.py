@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 
 from hamfeat._version import __version__
-from hamfeat.errors import HamfeatError
+from hamfeat.errors import HamfeatError, UsageError
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_FATAL, EXIT_BUG = 0, 1, 2, 3, 70
 
@@ -60,6 +60,66 @@ DERMOSCOPY_ONLY: dict[str, tuple[tuple[str, str], ...]] = {
         ("html", "--html"),
     ),
 }
+
+
+def _jobs(text: str) -> int:
+    """``--jobs``: 0 (all cores) or a positive number of processes."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (all cores) or more, got {n}")
+    return n
+
+
+def _long_side(text: str) -> int:
+    """``--long-side``: at least 32 pixels."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if n < 32:
+        raise argparse.ArgumentTypeError(f"must be at least 32 (pixels), got {n}")
+    return n
+
+
+def _families(text: str) -> str:
+    """``--families``: comma-separated names from the feature-family registry."""
+    from hamfeat.features import FAMILIES
+
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in FAMILIES]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown feature famil{'y' if len(bad) == 1 else 'ies'} "
+            f"{', '.join(map(repr, bad)) or repr(text)}; choose from {', '.join(FAMILIES)}"
+        )
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"a family is named twice in {text!r}")
+    return ",".join(names)
+
+
+def _seeds(text: str) -> str:
+    """``--seeds``: comma-separated whole numbers >= 0."""
+    parts = [p.strip() for p in text.split(",")]
+    if not parts or not all(p.isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(
+            f"expected whole numbers >= 0 separated by commas (e.g. 1,2), got {text!r}"
+        )
+    return ",".join(parts)
+
+
+def _check_names(option: str, given: str | None, valid: Sequence[str]) -> None:
+    """Raise :class:`UsageError` unless every comma-separated name is one of ``valid``."""
+    if given is None:
+        return
+    bad = [m for m in given.split(",") if m.strip() not in valid]
+    if bad or not given.strip():
+        raise UsageError(
+            f"{option}: unknown {', '.join(map(repr, bad)) or repr(given)}; "
+            f"choose from {', '.join(valid)}"
+        )
 
 
 def _dermoscopy_only(args: argparse.Namespace) -> bool:
@@ -234,19 +294,18 @@ def _cmd_features(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     if args.dataset == "cxr14":
-        from hamfeat.evaluate_multilabel import PATCHKM, train_multilabel
+        from hamfeat.evaluate_multilabel import CXR_MODELS, PATCHKM, train_multilabel
 
+        _check_names("--model", args.model, CXR_MODELS)
         args.model = args.model or PATCHKM
 
         path = train_multilabel(args.features, args.output, model=args.model)
         print(f"hamfeat train: model {args.model} written to {path}", file=sys.stderr)
         return EXIT_OK
     from hamfeat.evaluate import train
+    from hamfeat.models import MODEL_NAMES
 
-    if args.jobs < 0:
-        print(f"hamfeat train: error: --jobs must be 0 (all cores) or more, got {args.jobs}",
-              file=sys.stderr)
-        return EXIT_USAGE
+    _check_names("--model", args.model, MODEL_NAMES)
     args.model = args.model or "ensemble"
     path = train(
         args.features,
@@ -273,6 +332,7 @@ def _cmd_cv(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_USAGE
+        _check_names("--models", args.models, CXR_MODELS)
         args.report_dir = args.report_dir or DEFAULT_REPORT_DIR_CXR14
         run_cv_multilabel(
             args.features,
@@ -286,7 +346,9 @@ def _cmd_cv(args: argparse.Namespace) -> int:
         print(f"hamfeat cv: reports written to {args.report_dir}", file=sys.stderr)
         return EXIT_OK
     from hamfeat.evaluate import run_cv
+    from hamfeat.models import MODEL_NAMES
 
+    _check_names("--models", args.models, MODEL_NAMES)
     args.report_dir = args.report_dir or DEFAULT_REPORT_DIR
     kwargs = {}
     if args.models:
@@ -556,9 +618,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="the feature table: .parquet, or .csv (for other tools; train and cv read "
         "parquet); '-' for standard output",
     )
-    p.add_argument("--jobs", type=int, default=0, help="parallel processes (0: all cores)")
+    p.add_argument("--jobs", type=_jobs, default=0, help="parallel processes (0: all cores)")
     p.add_argument("--no-cache", action="store_true", help="recompute everything, cache nothing")
-    p.add_argument("--families", metavar="A,B", help="feature families to compute (default: all)")
+    p.add_argument(
+        "--families", type=_families, metavar="A,B",
+        help="feature families to compute (default: all defaults); names: see the README's "
+        "Features table",
+    )
     p.add_argument(
         "--masks",
         choices=("given", "auto"),
@@ -576,7 +642,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--hair-removal", action="store_true", help="remove hair before features (dermoscopy only)"
     )
     p.add_argument(
-        "--long-side", type=int, metavar="PX", help="canonical long side (300; cxr14: 64)"
+        "--long-side", type=_long_side, metavar="PX", help="canonical long side (300; cxr14: 64)"
     )
     p.add_argument(
         "--segmenter",
@@ -596,7 +662,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", metavar="DIR", help=data_help)
     p.add_argument("-o", "--output", metavar="SEGMENTER.skops", required=True)
     p.add_argument("--folds", type=int, default=5, help="lesion-grouped folds (default: 5)")
-    p.add_argument("--jobs", type=int, default=0, help="threads (0: all cores)")
+    p.add_argument("--jobs", type=_jobs, default=0, help="threads (0: all cores)")
     p.add_argument("--limit", type=int, metavar="N", help=argparse.SUPPRESS)  # tests
     p.add_argument("--max-iter", type=int, help=argparse.SUPPRESS)  # tests
     p.set_defaults(func=_cmd_train_segmenter)
@@ -609,9 +675,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="ensemble (default), hgb, svm, rf, knn, lr, mlp, knn_seed; "
         "cxr14: patchkm (default), ensemble, lr, rf, knn, svm, hgb",
     )
-    p.add_argument("--families", metavar="A,B", help="feature families to use (default: all)")
     p.add_argument(
-        "--jobs", type=int, default=0,
+        "--families", type=_families, metavar="A,B",
+        help="feature families to use (default: every family of the table)",
+    )
+    p.add_argument(
+        "--jobs", type=_jobs, default=0,
         help="processes fitting the ensemble's members in parallel (0: all cores; the model "
         "is the same for any value)",
     )
@@ -626,8 +695,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"folder of the reports (default: ./{DEFAULT_REPORT_DIR} under the current folder; "
         f"cxr14: ./{DEFAULT_REPORT_DIR_CXR14}); `make cv` passes benchmarks/reports",
     )
-    p.add_argument("--models", metavar="A,B", help="models to evaluate (default: all)")
-    p.add_argument("--seeds", metavar="S,T", help="CV seeds (repeated CV)")
+    p.add_argument(
+        "--models", metavar="A,B",
+        help="models to evaluate (default: all): knn, svm, rf, hgb, lr, mlp, ensemble, "
+        "knn_seed; cxr14: lr, rf, knn, ensemble, patchkm",
+    )
+    p.add_argument("--seeds", type=_seeds, metavar="S,T", help="CV seeds (repeated CV)")
     p.add_argument("--auto-features", metavar="TABLE.parquet", help="table with automatic masks")
     p.add_argument(
         "--cc-features",
@@ -651,7 +724,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="scores.csv",
         help="the scores: .csv, or .parquet (full precision); default: standard output (CSV)",
     )
-    p.add_argument("--jobs", type=int, default=0, help="parallel processes (0: all cores)")
+    p.add_argument("--jobs", type=_jobs, default=0, help="parallel processes (0: all cores)")
     p.add_argument("--format", choices=("csv", "isic2018"), default="csv")
     p.add_argument("--lesion-map", metavar="CSV", help="image_id,lesion_id: add lesion rows")
     p.add_argument(
@@ -712,7 +785,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="PATH", help="default: $HAMFEAT_MODEL or out/model.skops")
     p.add_argument("--masks", metavar="DIR", help="folder of <image_id>_segmentation.png masks")
     p.add_argument("--recursive", action="store_true", help="include sub-folders")
-    p.add_argument("--jobs", type=int, default=0, help="parallel processes (0: all cores)")
+    p.add_argument("--jobs", type=_jobs, default=0, help="parallel processes (0: all cores)")
     p.add_argument(
         "--lesion-map",
         metavar="CSV",
@@ -769,6 +842,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(args.func(args))
+    except UsageError as exc:
+        print(f"hamfeat {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except HamfeatError as exc:
         print(f"hamfeat {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_FATAL

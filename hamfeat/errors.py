@@ -18,11 +18,19 @@ __all__ = [
     "ModelError",
     "OutputError",
     "Problem",
+    "UsageError",
 ]
 
 
 class HamfeatError(Exception):
     """Base class of every error hamfeat raises on purpose."""
+
+
+class UsageError(HamfeatError):
+    """An option that cannot be used as given (the command line exits 2, one line).
+
+    The message names the option and lists the valid choices.
+    """
 
 
 class FileProblem(HamfeatError):

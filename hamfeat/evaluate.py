@@ -42,11 +42,12 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from hamfeat._io import check_output, check_output_dir, write_output
 from hamfeat._version import __version__
 from hamfeat.data import CLASSES
-from hamfeat.errors import DatasetError
+from hamfeat.errors import DatasetError, UsageError
 from hamfeat.models import (
     DEFAULT_ALPHA,
     ENSEMBLE_MEMBERS,
     FAMILY_NAMES,
+    GRAY_FAMILY_NAMES,
     SEED_FEATURE_PATTERN,
     feature_columns,
     make_model,
@@ -1594,6 +1595,15 @@ def train(
             f"{features_path}: features version {config.get('features_version')!r} is not "
             f"this hamfeat's ({current}); recompute the features"
         )
+    if families is not None:
+        fams = FAMILY_NAMES + GRAY_FAMILY_NAMES
+        have = [f for f in fams if feature_columns(table.columns, (f,))]
+        missing = [f for f in families if f not in have]
+        if missing:
+            raise UsageError(
+                f"--families: {features_path} has no column of {', '.join(missing)}; its "
+                f"families: {', '.join(have) or 'none'}"
+            )
     est = make_model(
         model,
         random_state=random_state,

@@ -54,3 +54,44 @@ def test_usage_errors_exit_2(capsys) -> None:
         with pytest.raises(SystemExit) as exc:
             main(argv)
         assert exc.value.code == 2, argv
+
+
+@pytest.fixture(scope="module")
+def small_table(tmp_path_factory) -> Path:
+    from hamfeat.evaluate import make_synthetic_table
+
+    path = tmp_path_factory.mktemp("tbl") / "t.parquet"
+    make_synthetic_table(40, seed=1).to_parquet(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("argv", "names"),
+    [
+        (["train", "--features", "{t}", "-o", "{o}/m.skops", "--model", "bogus"], "ensemble"),
+        (["train", "--features", "{t}", "-o", "{o}/m.skops", "--families", "colr"], "color"),
+        (["train", "--features", "{t}", "-o", "{o}/m.skops", "--families", "graylbp"], "whole"),
+        (["train", "--features", "{t}", "-o", "{o}/m.skops", "--jobs", "-2"], "--jobs"),
+        (["train", "--dataset", "cxr14", "--features", "{t}", "-o", "{o}/m.skops", "--model",
+          "mlp"], "patchkm"),
+        (["features", "-o", "{o}/f.parquet", "--families", "glcm,colr"], "structure"),
+        (["features", "-o", "{o}/f.parquet", "--long-side", "10"], "at least 32"),
+        (["features", "-o", "{o}/f.parquet", "--long-side", "0"], "at least 32"),
+        (["features", "-o", "{o}/f.parquet", "--jobs", "-3"], "all cores"),
+        (["cv", "--features", "{t}", "--seeds", "1,x", "--report-dir", "{o}/r"], "1,2"),
+        (["cv", "--features", "{t}", "--models", "foo", "--report-dir", "{o}/r"], "mlp"),
+        (["cv", "--dataset", "cxr14", "--features", "{t}", "--models", "hgb"], "patchkm"),
+    ],
+)
+def test_bad_option_values_are_one_line_exit_2(argv, names, small_table, tmp_path) -> None:
+    """A bad value is exit 2 and one line naming the valid choices, before any work."""
+    argv = [a.format(t=small_table, o=tmp_path) for a in argv]
+    proc = subprocess.run(
+        [sys.executable, "-m", "hamfeat", *argv], capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"hamfeat {argv[0]}: error:") and names in last, last
+    assert not (tmp_path / "m.skops").exists() and not (tmp_path / "r").exists()

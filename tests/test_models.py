@@ -397,4 +397,6 @@ def test_train_jobs_negative_is_a_usage_error(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=120,
     )
     assert proc.returncode == 2, proc.stderr
-    assert proc.stderr.strip().splitlines()[-1].startswith("hamfeat train: error: --jobs")
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("hamfeat train: error:") and "--jobs" in last
+    assert "Traceback" not in proc.stderr

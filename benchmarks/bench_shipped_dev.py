@@ -39,6 +39,9 @@ from _common import machine
 from hamfeat._io import write_output
 from hamfeat.data import CLASSES
 from hamfeat.evaluate import (
+    ACC_FLOOR,
+    ALPHAS,
+    _curve,
     _evaluate_oof,
     average_oof,
     grouped_splits,
@@ -70,6 +73,18 @@ def _summary(oof, yi, groups) -> dict:
         "lesion_balanced_accuracy": les.get("crossfit", {}).get("balanced_accuracy",
                                                                 float("nan")),
     }
+
+
+def _mean_curve(oof, yi) -> dict:
+    """The decision rule's trade-off curve, mean over the seeds, and the exponent to ship:
+    the best balanced accuracy with accuracy >= the floor (as the cross-fitted rule picks)."""
+    curves = [_curve(yi, oof.proba[i], oof.prior[i]) for i in range(len(oof.seeds))]
+    acc = np.mean([c["accuracy"] for c in curves], axis=0)
+    bal = np.mean([c["balanced_accuracy"] for c in curves], axis=0)
+    ok = acc >= ACC_FLOOR
+    i = int(np.flatnonzero(ok)[np.argmax(bal[ok])]) if ok.any() else int(np.argmax(acc + bal))
+    return {"alpha": [float(a) for a in ALPHAS], "accuracy": acc.tolist(),
+            "balanced_accuracy": bal.tolist(), "ship_alpha": float(ALPHAS[i])}
 
 
 def _full_fit(name: str, table, exclude: tuple[str, ...]) -> dict:
@@ -133,6 +148,19 @@ def _markdown(res: dict) -> str:
         ch = fs["rows"][fs["chosen"]]
         out += ["", "Recall per class of the chosen ensemble: " + ", ".join(
             f"{k} {ch['recall'][k]:.2f}" for k in CLASSES) + ".", ""]
+        cv = fs.get("curve")
+        if cv:
+            out += [
+                f"Decision rule of the chosen ensemble, mean over the seeds (the exponent to ship "
+                f"is the best balanced accuracy with accuracy >= {ACC_FLOOR}: "
+                f"**alpha = {cv['ship_alpha']:.2f}**):", "",
+                "| alpha | " + " | ".join(f"{a:.2f}" for a in cv["alpha"][::2]) + " |",
+                "| --- | " + " | ".join("---:" for _ in cv["alpha"][::2]) + " |",
+                "| accuracy | " + " | ".join(f"{x:.3f}" for x in cv["accuracy"][::2]) + " |",
+                "| balanced acc. | "
+                + " | ".join(f"{x:.3f}" for x in cv["balanced_accuracy"][::2]) + " |",
+                "",
+            ]
     out += ["## Wall time", "", f"{res['wall_s']:.0f} s in all.", ""]
     return "\n".join(out)
 
@@ -184,8 +212,10 @@ def main(argv: list[str] | None = None) -> int:
                 name = "+".join(combo)
                 rows[name] = _summary(average_oof(name, [oofs[m] for m in combo]), yi, groups)
         chosen = _choose(rows, {m: c["fit_s"] for m, c in cost.items()})
+        curve = _mean_curve(average_oof(chosen, [oofs[m] for m in chosen.split("+")]), yi)
         res["family_sets"].append({"label": label, "exclude": list(exclude), "n_columns": ncol,
-                                   "members": cost, "rows": rows, "chosen": chosen})
+                                   "members": cost, "rows": rows, "chosen": chosen,
+                                   "curve": curve})
         r = rows[chosen]
         print(f"{label}: chosen {chosen} {r['accuracy']:.3f} / {r['balanced_accuracy']:.3f}",
               file=sys.stderr)

@@ -400,3 +400,29 @@ def test_train_jobs_negative_is_a_usage_error(tmp_path: Path) -> None:
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("hamfeat train: error:") and "--jobs" in last
     assert "Traceback" not in proc.stderr
+
+
+def test_saved_model_drops_training_state_only(table, y, tmp_path) -> None:
+    """The MLP's optimiser moments and early-stopping copy are not saved; predictions are."""
+    import warnings
+
+    from hamfeat.models import drop_training_state
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = make_model("ensemble", members=("hgb", "mlp"), random_state=2).fit(table, y)
+    before = model.predict_proba(table)
+    nets = [
+        net
+        for member in model.named_steps["clf"].estimator_.estimators_
+        for net in getattr(member[-1] if hasattr(member, "steps") else member, "estimators_", [])
+    ]
+    assert nets and all(hasattr(n, "_optimizer") for n in nets)
+    assert drop_training_state(model) is model
+    assert not any(hasattr(n, a) for n in nets for a in ("_optimizer", "_best_coefs"))
+    np.testing.assert_array_equal(model.predict_proba(table), before)
+    path = save_model(model, tmp_path / "m.skops", feature_names=model_feature_names(model),
+                      feature_config=table_config(table), classes=list(model.classes_),
+                      training_table_hash=table_hash(table))
+    loaded = load_model(path)
+    np.testing.assert_array_equal(loaded.estimator.predict_proba(table), before)

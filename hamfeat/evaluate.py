@@ -61,6 +61,7 @@ __all__ = [
     "OOF",
     "Split",
     "check_grouped",
+    "check_trainable",
     "classification_metrics",
     "grouped_splits",
     "image_splits",
@@ -1543,6 +1544,48 @@ def _plots(r: dict, report_dir: Path) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 
+#: Fewest images a class present in a training table may have, per model: ``mlp`` (and an
+#: ensemble holding it) holds out a stratified 10 % of the rows for early stopping, which must
+#: contain every class; any classifier needs two images of a class to learn anything from it.
+MIN_IMAGES_PER_CLASS: dict[str, int] = {"mlp": 10, "ensemble": 10}
+
+
+def check_trainable(table: pd.DataFrame, model: str, where: str | PathLike[str]) -> None:
+    """Refuse, before any fitting, a table too small or lopsided for ``model``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A feature table with labels in ``dx``.
+    model : str
+        A :func:`~hamfeat.models.make_model` name.
+    where : path-like
+        The table's path, for the message.
+
+    Raises
+    ------
+    DatasetError
+        One line naming the table, the classes that are short, their counts and the minimum.
+    """
+    counts = table["dx"].astype(str).value_counts()
+    counts = counts[counts > 0]
+    if len(counts) < 2:
+        raise DatasetError(
+            f"{where}: {len(table)} image(s) of {len(counts)} class(es) "
+            f"({', '.join(counts.index) or 'none'}); a classifier needs images of 2 classes or "
+            "more"
+        )
+    need = MIN_IMAGES_PER_CLASS.get(model, 2)
+    short = counts[counts < need]
+    if len(short):
+        raise DatasetError(
+            f"{where}: too few images for --model {model}: "
+            + ", ".join(f"{c} {n}" for c, n in short.items())
+            + f"; every class present needs at least {need} (remove those rows, or add images)"
+            + (" or train --model lr" if need > 2 else "")
+        )
+
+
 def train(
     features_path: str | PathLike[str],
     output_path: str | PathLike[str],
@@ -1613,6 +1656,7 @@ def train(
                 f"--families: {features_path} has no column of {', '.join(missing)}; its "
                 f"families: {', '.join(have) or 'none'}"
             )
+    check_trainable(table, model, features_path)
     est = make_model(
         model,
         random_state=random_state,

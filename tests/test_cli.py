@@ -95,3 +95,41 @@ def test_bad_option_values_are_one_line_exit_2(argv, names, small_table, tmp_pat
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f"hamfeat {argv[0]}: error:") and names in last, last
     assert not (tmp_path / "m.skops").exists() and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("rows", "model", "said"),
+    [
+        ({"nv": 4, "mel": 1}, "ensemble", "mel 1"),  # 5 rows
+        ({"nv": 30}, "lr", "1 class(es) (nv)"),  # one class
+        ({"nv": 40, "bcc": 12, "mel": 1}, "ensemble", "mel 1"),  # a class of one image
+        ({"nv": 40, "bcc": 12, "mel": 1}, "lr", "mel 1"),
+        ({c: 11 for c in ("nv", "mel", "bcc", "bkl", "akiec", "df", "vasc")} | {"df": 3},
+         "mlp", "df 3"),
+    ],
+)
+def test_train_refuses_small_or_lopsided_tables_before_fitting(
+    rows, model, said, tmp_path
+) -> None:
+    """One line naming the class, its count and the minimum; exit 3; no model written."""
+    import pandas as pd
+
+    from hamfeat.evaluate import make_synthetic_table
+
+    t = make_synthetic_table(200, seed=2)
+    parts = [t[t["dx"] == c].head(n) for c, n in rows.items()]
+    assert all(len(p) == n for p, n in zip(parts, rows.values(), strict=True))
+    sub = pd.concat(parts)
+    sub.attrs = t.attrs
+    path = tmp_path / "small.parquet"
+    sub.to_parquet(path)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hamfeat", "train", "--features", str(path), "-o",
+         str(tmp_path / "m.skops"), "--model", model],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and said in lines[0] and str(path) in lines[0], lines
+    assert not (tmp_path / "m.skops").exists()

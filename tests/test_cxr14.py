@@ -548,7 +548,8 @@ def test_cli_train_cxr14_defaults_to_patchkm_and_needs_pixels(cxr_table, tmp_pat
     assert load_model(model).extra["model"] == PATCHKM
     assert main(["train", "--dataset", "cxr14", "--features", str(path), "-o", str(model),
                  "--model", "nosuch"]) != 0
-    assert "unknown model 'nosuch'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unknown 'nosuch'" in err and "patchkm" in err
     # a table from before the pixel family: a one-line error naming the file and the fix
     old = tmp_path / "old.parquet"
     table.drop(columns=[c for c in table.columns if c.startswith("graypix_")]).to_parquet(old)

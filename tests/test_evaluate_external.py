@@ -522,7 +522,7 @@ def test_cli_bad_truth_and_outputs_fail_before_work(gen: dict, tmp_path: Path) -
         (["--truth", "t.csv"], "give the images"),
         (["d"], "the following arguments are required: --truth"),
         (["d", "--truth", "t.csv", "--backend", "spark"], "choose from 'joblib', 'dask'"),
-        (["d", "--truth", "t.csv", "--jobs", "-1"], "--jobs must be 0"),
+        (["d", "--truth", "t.csv", "--jobs", "-1"], "--jobs: must be 0"),
         (["d", "--truth", "t.csv", "--scheduler", "tcp://x:1", "--backend", "joblib"],
          "--scheduler needs --backend dask"),
         (["d", "--truth", "t.csv", "--bogus"], "unrecognized arguments: --bogus"),

@@ -18,6 +18,7 @@ from hamfeat.errors import ModelError
 from hamfeat.evaluate import make_synthetic_table, table_config, table_hash
 from hamfeat.features import FEATURES_VERSION
 from hamfeat.models import (
+    ENSEMBLE_MEMBERS,
     FAMILY_NAMES,
     FeatureSelector,
     PriorCorrectedClassifier,
@@ -213,7 +214,7 @@ def test_default_ensemble_round_trips_through_skops(tmp_path, table, y):
                 net.set_params(max_iter=20)
         elif kw:
             clf.set_params(**kw)
-    assert [s for s, _ in model[-1].estimator.estimators] == ["hgb", "svm", "lr", "mlp"]
+    assert [s for s, _ in model[-1].estimator.estimators] == list(ENSEMBLE_MEMBERS)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(table, y)

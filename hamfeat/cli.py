@@ -62,26 +62,25 @@ DERMOSCOPY_ONLY: dict[str, tuple[tuple[str, str], ...]] = {
 }
 
 
-def _jobs(text: str) -> int:
-    """``--jobs``: 0 (all cores) or a positive number of processes."""
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 (all cores) or more, got {n}")
-    return n
+def _int_at_least(minimum: int, meaning: str):
+    """An argparse type: a whole number >= ``minimum`` (``meaning`` says what it is)."""
+
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if n < minimum:
+            raise argparse.ArgumentTypeError(f"must be {meaning}, got {n}")
+        return n
+
+    return parse
 
 
-def _long_side(text: str) -> int:
-    """``--long-side``: at least 32 pixels."""
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if n < 32:
-        raise argparse.ArgumentTypeError(f"must be at least 32 (pixels), got {n}")
-    return n
+#: ``--jobs``: 0 (all cores) or a positive number of processes.
+_jobs = _int_at_least(0, "0 (all cores) or more")
+#: ``--long-side``: the canonical long side, at least 32 pixels.
+_long_side = _int_at_least(32, "at least 32 (pixels)")
 
 
 def _families(text: str) -> str:

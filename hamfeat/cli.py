@@ -83,6 +83,48 @@ _jobs = _int_at_least(0, "0 (all cores) or more")
 _long_side = _int_at_least(32, "at least 32 (pixels)")
 
 
+class _LazyHelp(str):
+    """A help string computed when ``--help`` formats it (argparse applies ``%`` to it then).
+
+    The model and family registries import scikit-learn and the Numba kernels; a command
+    line that does not ask for help should not pay for that.
+    """
+
+    def __new__(cls, make):
+        self = super().__new__(cls, "(see --help)")
+        self._make = make
+        return self
+
+    def __mod__(self, params):
+        return self._make().replace("%", "%%") % params
+
+
+def _family_help(what: str, *, gray: bool = True) -> _LazyHelp:
+    """``--families`` help listing the registry's names (``gray``: the cxr14 ones too)."""
+
+    def make() -> str:
+        from hamfeat.features import DEFAULT_FAMILIES, GRAY_FAMILY_NAMES
+
+        return f"{what}, comma-separated: {', '.join(DEFAULT_FAMILIES)}" + (
+            f"; --dataset cxr14 (grayscale): {', '.join(GRAY_FAMILY_NAMES)}" if gray else ""
+        )
+
+    return _LazyHelp(make)
+
+
+def _model_help(what: str, *, default: str, cxr_default: str) -> _LazyHelp:
+    def make() -> str:
+        from hamfeat.evaluate_multilabel import CXR_MODELS
+        from hamfeat.models import MODEL_NAMES
+
+        return (
+            f"{what}: {', '.join(MODEL_NAMES)} (default: {default}); --dataset cxr14: "
+            f"{', '.join(CXR_MODELS)} (default: {cxr_default})"
+        )
+
+    return _LazyHelp(make)
+
+
 def _families(text: str) -> str:
     """``--families``: comma-separated names from the feature-family registry."""
     from hamfeat.features import FAMILIES
@@ -572,6 +614,34 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+#: Help texts shared by several commands.
+JOBS_HELP = "parallel processes (default: 0 = all cores)"
+MODEL_PATH_HELP = "the model file (default: $HAMFEAT_MODEL, else out/model.skops)"
+MASKS_DIR_HELP = (
+    "folder of <image_id>_segmentation.png masks; an image without one is segmented "
+    "automatically, and stderr says how many had one (default: every mask automatic)"
+)
+RECURSIVE_HELP = "include sub-folders (default: the folder's own files only)"
+
+
+def _cv_models_help() -> str:
+    from hamfeat.evaluate import MAIN_MODELS
+    from hamfeat.evaluate_multilabel import CXR_MODELS
+    from hamfeat.models import MODEL_NAMES
+
+    return (
+        f"models to evaluate, comma-separated: {', '.join(MODEL_NAMES)} (default: "
+        f"{','.join(MAIN_MODELS)}); --dataset cxr14: {', '.join(CXR_MODELS)} (default: all)"
+    )
+
+
+#: ``-v/--verbose``, before or after the command.
+VERBOSE_HELP = (
+    "more detail on stderr: every warning (per file) and info lines; also accepted after "
+    "the command"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the ``hamfeat`` argument parser.
 
@@ -586,8 +656,17 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit status: 0 ok, 1 some inputs failed, 2 usage, 3 nothing done, 70 bug.",
     )
     parser.add_argument("--version", action="version", version=f"hamfeat {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail to stderr")
+    parser.add_argument("-v", "--verbose", action="store_true", help=VERBOSE_HELP)
+    # -v is accepted after the command too (`hamfeat features -v ...`): each sub-parser has it,
+    # with no default of its own, so it only ever turns verbosity on
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=VERBOSE_HELP
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add_parser(name: str, **kw) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], **kw)
 
     dataset_opt = ("--dataset",)
     dataset_kw = {
@@ -601,13 +680,19 @@ def build_parser() -> argparse.ArgumentParser:
         "./data/nih-cxr14, then ../shared/data/nih-cxr14-sample)"
     )
 
-    p = sub.add_parser("data", help="check a data set folder and list its problems")
+    p = add_parser("data", help="check a data set folder and list its problems")
     p.add_argument("--data", metavar="DIR", help=data_help)
-    p.add_argument("--strict", action="store_true", help="fail on the first problem set")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 3 (nothing done) when the folder has any error (cxr14: any problem, "
+        "warnings too) instead of 1; every problem is still listed, not only the first "
+        "(default: off: problem rows are left out and the rest is checked)",
+    )
     p.add_argument(*dataset_opt, **dataset_kw)
     p.set_defaults(func=_cmd_data)
 
-    p = sub.add_parser("features", help="extract the feature table of a data set")
+    p = add_parser("features", help="extract the feature table of a data set")
     p.add_argument("--data", metavar="DIR", help=data_help)
     p.add_argument(
         "-o",
@@ -617,18 +702,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="the feature table: .parquet, or .csv (for other tools; train and cv read "
         "parquet); '-' for standard output",
     )
-    p.add_argument("--jobs", type=_jobs, default=0, help="parallel processes (0: all cores)")
-    p.add_argument("--no-cache", action="store_true", help="recompute everything, cache nothing")
+    p.add_argument("--jobs", type=_jobs, default=0, metavar="N", help=JOBS_HELP)
+    p.add_argument(
+        "--no-cache", action="store_true",
+        help="recompute everything, cache nothing (default: use and fill the cache, "
+        "$HAMFEAT_CACHE_DIR or ~/.cache/hamfeat)",
+    )
     p.add_argument(
         "--families", type=_families, metavar="A,B",
-        help="feature families to compute (default: all defaults); names: see the README's "
-        "Features table",
+        help=_family_help("feature families to compute (default: every dermoscopy family; "
+                          "cxr14: every grayscale one)"),
     )
     p.add_argument(
         "--masks",
-        choices=("given", "auto"),
-        help="use the data set's masks where present (given, the default), or segment every "
-        "image (auto); dermoscopy only",
+        metavar="given|auto|DIR",
+        help="given (default): the data set's own masks where present; auto: segment every "
+        "image; DIR: a folder of <image_id>_segmentation.png masks (an image without one is "
+        "segmented); stderr says how many images got a mask; dermoscopy only",
     )
     p.add_argument(
         "--color-constancy",
@@ -641,7 +731,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--hair-removal", action="store_true", help="remove hair before features (dermoscopy only)"
     )
     p.add_argument(
-        "--long-side", type=_long_side, metavar="PX", help="canonical long side (300; cxr14: 64)"
+        "--long-side", type=_long_side, metavar="PX",
+        help="canonical long side in pixels, at least 32 (default: 300; cxr14: 64)"
     )
     p.add_argument(
         "--segmenter",
@@ -653,41 +744,59 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backend_args(p)
     p.set_defaults(func=_cmd_features)
 
-    p = sub.add_parser(
+    p = add_parser(
         "train-segmenter",
         help="learn the automatic segmentation from a data set's masks (lesion-grouped folds "
         "for out-of-fold masks, plus one model on all images)",
     )
     p.add_argument("--data", metavar="DIR", help=data_help)
-    p.add_argument("-o", "--output", metavar="SEGMENTER.skops", required=True)
-    p.add_argument("--folds", type=int, default=5, help="lesion-grouped folds (default: 5)")
-    p.add_argument("--jobs", type=_jobs, default=0, help="threads (0: all cores)")
+    p.add_argument(
+        "-o", "--output", metavar="SEGMENTER.skops", required=True,
+        help="the segmenter bundle to write (skops)",
+    )
+    p.add_argument(
+        "--folds", type=int, default=5, metavar="K",
+        help="lesion-grouped folds for the out-of-fold masks, at least 2 (default: 5)",
+    )
+    p.add_argument(
+        "--jobs", type=_jobs, default=0, metavar="N",
+        help="threads (default: 0 = all cores)",
+    )
     p.add_argument("--limit", type=int, metavar="N", help=argparse.SUPPRESS)  # tests
     p.add_argument("--max-iter", type=int, help=argparse.SUPPRESS)  # tests
     p.set_defaults(func=_cmd_train_segmenter)
 
-    p = sub.add_parser("train", help="train a model on a feature table")
-    p.add_argument("--features", metavar="TABLE.parquet", required=True)
-    p.add_argument("-o", "--output", metavar="MODEL.skops", required=True)
+    p = add_parser("train", help="train a model on a feature table")
     p.add_argument(
-        "--model",
-        help="ensemble (default), hgb, svm, rf, knn, lr, mlp, knn_seed; "
-        "cxr14: patchkm (default), ensemble, lr, rf, knn, svm, hgb",
+        "--features", metavar="TABLE.parquet", required=True,
+        help="the feature table (hamfeat features -o, parquet)",
+    )
+    p.add_argument(
+        "-o", "--output", metavar="MODEL.skops", required=True,
+        help="the model file to write (skops, never pickle)",
+    )
+    p.add_argument(
+        "--model", metavar="NAME",
+        help=_model_help("the model", default="ensemble", cxr_default="patchkm"),
     )
     p.add_argument(
         "--families", type=_families, metavar="A,B",
-        help="feature families to use (default: every family of the table)",
+        help=_family_help("feature families to use (default: every family of the table; "
+                          "dermoscopy only)", gray=False),
     )
     p.add_argument(
-        "--jobs", type=_jobs, default=0,
-        help="processes fitting the ensemble's members in parallel (0: all cores; the model "
-        "is the same for any value)",
+        "--jobs", type=_jobs, default=0, metavar="N",
+        help="processes fitting the ensemble's members in parallel (default: 0 = all cores; "
+        "the model is the same for any value)",
     )
     p.add_argument(*dataset_opt, **dataset_kw)
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("cv", help="lesion-grouped cross-validation reports")
-    p.add_argument("--features", metavar="TABLE.parquet", required=True)
+    p = add_parser("cv", help="lesion-grouped cross-validation reports")
+    p.add_argument(
+        "--features", metavar="TABLE.parquet", required=True,
+        help="the feature table (hamfeat features -o, parquet)",
+    )
     p.add_argument(
         "--report-dir",
         metavar="DIR",
@@ -696,36 +805,56 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--models", metavar="A,B",
-        help="models to evaluate (default: all): knn, svm, rf, hgb, lr, mlp, ensemble, "
-        "knn_seed; cxr14: lr, rf, knn, ensemble, patchkm",
+        help=_LazyHelp(lambda: _cv_models_help()),
     )
-    p.add_argument("--seeds", type=_seeds, metavar="S,T", help="CV seeds (repeated CV)")
-    p.add_argument("--auto-features", metavar="TABLE.parquet", help="table with automatic masks")
+    p.add_argument(
+        "--seeds", type=_seeds, metavar="S,T",
+        help="CV seeds, comma-separated: one lesion-grouped 5-fold repetition each (default: 0; "
+        "cxr14: one value)",
+    )
+    p.add_argument(
+        "--auto-features", metavar="TABLE.parquet",
+        help="the same images with automatic masks, for the masks ablation (default: none; "
+        "dermoscopy only)",
+    )
     p.add_argument(
         "--cc-features",
         metavar="TABLE.parquet",
-        help="the same images with the other colour-constancy setting (ablation)",
+        help="the same images with the other colour-constancy setting, for its ablation "
+        "(default: none; dermoscopy only)",
     )
-    p.add_argument("--no-ablations", action="store_true", help="skip the ablation study")
+    p.add_argument(
+        "--no-ablations", action="store_true",
+        help="skip the ablation study (default: run it)",
+    )
     p.add_argument(*dataset_opt, **dataset_kw)
     p.set_defaults(func=_cmd_cv)
 
-    p = sub.add_parser("score", help="score a folder of JPEG/PNG images with a trained model")
+    p = add_parser("score", help="score a folder of JPEG/PNG images with a trained model")
     p.add_argument(
-        "folder", metavar="DIR", help="folder of images (or one image file) to score"
+        "folder", metavar="DIR",
+        help="folder of JPEG/PNG images (or one image file) to score",
     )
-    p.add_argument("--model", metavar="PATH", help="default: $HAMFEAT_MODEL or out/model.skops")
-    p.add_argument("--masks", metavar="DIR", help="folder of <image_id>_segmentation.png masks")
-    p.add_argument("--recursive", action="store_true", help="include sub-folders")
+    p.add_argument("--model", metavar="PATH", help=MODEL_PATH_HELP)
+    p.add_argument("--masks", metavar="DIR", help=MASKS_DIR_HELP)
+    p.add_argument("--recursive", action="store_true", help=RECURSIVE_HELP)
     p.add_argument(
         "-o",
         "--output",
         metavar="scores.csv",
         help="the scores: .csv, or .parquet (full precision); default: standard output (CSV)",
     )
-    p.add_argument("--jobs", type=_jobs, default=0, help="parallel processes (0: all cores)")
-    p.add_argument("--format", choices=("csv", "isic2018"), default="csv")
-    p.add_argument("--lesion-map", metavar="CSV", help="image_id,lesion_id: add lesion rows")
+    p.add_argument("--jobs", type=_jobs, default=0, metavar="N", help=JOBS_HELP)
+    p.add_argument(
+        "--format", choices=("csv", "isic2018"), default="csv",
+        help="csv (default): one row per image with every column; isic2018: the ISIC 2018 "
+        "Task 3 submission image,MEL,NV,BCC,AKIEC,BKL,DF,VASC (a .csv -o)",
+    )
+    p.add_argument(
+        "--lesion-map", metavar="CSV",
+        help="image_id,lesion_id (HAM10000_metadata.csv will do): also one row per lesion, "
+        "its images' probabilities averaged (default: none)",
+    )
     p.add_argument(
         "--segmenter",
         metavar="FILE.skops",
@@ -734,7 +863,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--dataset",
         choices=DATASETS,
-        help="check the model is for this data set (default: whatever the model is for)",
+        help="check the model is for this data set: ham10000 or cxr14 (default: whatever the "
+        "model is for)",
     )
     p.add_argument(
         "--html",
@@ -752,7 +882,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backend_args(p)
     p.set_defaults(func=_cmd_score)
 
-    p = sub.add_parser(
+    p = add_parser(
         "evaluate",
         help="score labelled images with a saved model and measure it against a ground truth "
         "(external validation)",
@@ -781,10 +911,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LIST",
         help="a text file of image paths, one per line (relative to the list's folder)",
     )
-    p.add_argument("--model", metavar="PATH", help="default: $HAMFEAT_MODEL or out/model.skops")
-    p.add_argument("--masks", metavar="DIR", help="folder of <image_id>_segmentation.png masks")
-    p.add_argument("--recursive", action="store_true", help="include sub-folders")
-    p.add_argument("--jobs", type=_jobs, default=0, help="parallel processes (0: all cores)")
+    p.add_argument("--model", metavar="PATH", help=MODEL_PATH_HELP)
+    p.add_argument("--masks", metavar="DIR", help=MASKS_DIR_HELP)
+    p.add_argument("--recursive", action="store_true", help=RECURSIVE_HELP)
+    p.add_argument("--jobs", type=_jobs, default=0, metavar="N", help=JOBS_HELP)
     p.add_argument(
         "--lesion-map",
         metavar="CSV",
@@ -808,11 +938,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backend_args(p)
     p.set_defaults(func=_cmd_evaluate)
 
-    p = sub.add_parser("explain", help="why the model predicted what it did for one image")
-    p.add_argument("image", metavar="IMAGE")
-    p.add_argument("--model", metavar="PATH", help="default: $HAMFEAT_MODEL or out/model.skops")
+    p = add_parser("explain", help="why the model predicted what it did for one image")
+    p.add_argument("image", metavar="IMAGE", help="the JPEG/PNG image to explain")
+    p.add_argument("--model", metavar="PATH", help=MODEL_PATH_HELP)
     p.add_argument("--mask", metavar="PNG", help="its lesion mask (default: automatic)")
-    p.add_argument("--top", type=int, default=5, help="features listed each way (default 5)")
+    p.add_argument(
+        "--top", type=int, default=5, metavar="N",
+        help="features listed each way, at least 1 (default: 5)",
+    )
     p.set_defaults(func=_cmd_explain)
     return parser
 

@@ -41,6 +41,7 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 
 from hamfeat._io import check_output, check_output_dir, write_output
 from hamfeat._version import __version__
+from hamfeat._warnings import quiet
 from hamfeat.data import CLASSES
 from hamfeat.errors import DatasetError, UsageError
 from hamfeat.models import (
@@ -446,16 +447,19 @@ class OOF:
 def _fit_predict(estimator, table: pd.DataFrame, y: np.ndarray, split: Split):
     from threadpoolctl import threadpool_limits
 
+    from hamfeat._warnings import capture, messages
+
     t0 = time.perf_counter()
     est = clone(estimator)
-    with threadpool_limits(limits=1, user_api="blas"):
+    # in a worker process: the expected warnings silenced, the others sent back to be logged
+    with threadpool_limits(limits=1, user_api="blas"), capture() as caught:
         est.fit(table.iloc[split.train], y[split.train])
         proba = est.predict_proba(table.iloc[split.test])
     classes = [str(c) for c in est.classes_]
     full = np.zeros((len(split.test), len(CLASSES)))
     for j, c in enumerate(classes):
         full[:, CLASSES.index(c)] = proba[:, j]
-    return split, full, time.perf_counter() - t0
+    return split, full, time.perf_counter() - t0, messages(caught)
 
 
 def oof_predictions(
@@ -505,7 +509,10 @@ def oof_predictions(
             np.full((len(seeds), n), -1, dtype=int),
         )
     yi = np.array([CLASSES.index(c) for c in y])
-    for (name, _, _), (split, proba, seconds) in zip(tasks, results, strict=True):
+    from hamfeat._warnings import log_lines
+
+    log_lines("cv", [w for *_, warned in results for w in warned])
+    for (name, _, _), (split, proba, seconds, _) in zip(tasks, results, strict=True):
         o = out[name]
         si = seeds.index(split.seed)
         o.proba[si, split.test] = proba
@@ -807,6 +814,7 @@ def _estimators_for(
     return ests, ensembles
 
 
+@quiet("cv")
 def run_cv(
     features_path: str | PathLike[str],
     report_dir: str | PathLike[str],

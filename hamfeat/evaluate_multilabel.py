@@ -32,6 +32,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
 from hamfeat._version import __version__
+from hamfeat._warnings import quiet
 from hamfeat.cxr14 import CXR_MODEL_FAMILIES, PIXEL_FAMILY, label_matrix
 from hamfeat.errors import DatasetError
 from hamfeat.evaluate import Split, check_grouped, table_config, table_hash
@@ -317,12 +318,14 @@ def patient_splits(
 def _fit_predict(est, table: pd.DataFrame, Y: np.ndarray, split: Split):
     from threadpoolctl import threadpool_limits
 
+    from hamfeat._warnings import capture, messages
+
     t0 = time.perf_counter()
     est = clone(est)
-    with threadpool_limits(limits=1):
+    with threadpool_limits(limits=1), capture() as caught:  # sent back, logged by the caller
         _fit_ovr(est, table.iloc[split.train], Y[split.train])
         proba = _positive_proba(est, table.iloc[split.test], Y.shape[1])
-    return split, proba, time.perf_counter() - t0
+    return split, proba, time.perf_counter() - t0, messages(caught)
 
 
 def oof_multilabel(
@@ -360,9 +363,12 @@ def oof_multilabel(
     )
     proba = {name: np.full(Y.shape, np.nan) for name in estimators}
     seconds = dict.fromkeys(estimators, 0.0)
-    for (name, _, _), (split, p, sec) in zip(tasks, results, strict=True):
+    from hamfeat._warnings import log_lines
+
+    for (name, _, _), (split, p, sec, _) in zip(tasks, results, strict=True):
         proba[name][split.test] = p
         seconds[name] += sec
+    log_lines("cv", [w for *_, warned in results for w in warned])
     for name, p in proba.items():
         if np.isnan(p).any():
             raise ValueError(f"{name}: some images are in no test fold")
@@ -417,6 +423,7 @@ def _model_metrics(
     }
 
 
+@quiet("cv")
 def run_cv_multilabel(
     features_path: str | PathLike[str],
     report_dir: str | PathLike[str],
@@ -992,6 +999,7 @@ def _metadata_lines(r: dict) -> list[str]:
     return [*out, ""]
 
 
+@quiet("train")
 def train_multilabel(
     features_path: str | PathLike[str],
     output: str | PathLike[str],

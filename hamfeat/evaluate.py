@@ -61,6 +61,7 @@ __all__ = [
     "ALPHAS",
     "OOF",
     "Split",
+    "check_cross_validatable",
     "check_grouped",
     "check_trainable",
     "classification_metrics",
@@ -888,6 +889,7 @@ def run_cv(
     features_path = Path(features_path)
     report_dir = check_output_dir(report_dir, create=False)  # before any work; created on write
     table = load_table(features_path)
+    check_cross_validatable(table, n_splits, features_path, models)  # before any fitting
     y = _labels(table)
     groups = table["lesion_id"].astype(str).to_numpy()
     splits = grouped_splits(y, groups, n_splits=n_splits, seeds=seeds)
@@ -1554,11 +1556,82 @@ def _plots(r: dict, report_dir: Path) -> list[str]:
 
 #: Fewest images a class present in a training table may have, per model: ``mlp`` (and an
 #: ensemble holding it) holds out a stratified 10 % of the rows for early stopping, which must
-#: contain every class; any classifier needs two images of a class to learn anything from it.
-MIN_IMAGES_PER_CLASS: dict[str, int] = {"mlp": 10, "ensemble": 10}
+#: contain every class; ``svm`` calibrates its probabilities by a stratified 3-fold split of
+#: the training rows, which needs 3 images of every class; any classifier needs two images
+#: of a class to learn anything from it.
+MIN_IMAGES_PER_CLASS: dict[str, int] = {"mlp": 10, "ensemble": 10, "svm": 3}
+#: Fewest images a training table may have, per model: a KNN asks for its k neighbours
+#: (15 for ``knn``, 5 for ``knn_seed``) in the training images at prediction time.
+MIN_IMAGES: dict[str, int] = {"knn": 15, "knn_seed": 5}
 
 
-def check_trainable(table: pd.DataFrame, model: str, where: str | PathLike[str]) -> None:
+def check_cross_validatable(
+    table: pd.DataFrame,
+    n_splits: int,
+    where: str | PathLike[str],
+    models: Sequence[str] = (),
+) -> None:
+    """Refuse, before any fitting, a table its lesion-grouped CV cannot split or fit.
+
+    Every class needs a lesion in each of the ``n_splits`` test folds (a class of fewer
+    lesions leaves folds without it: its recall and AUC there are undefined, and
+    ``StratifiedGroupKFold`` only warns), and every model the image minimum ``train``
+    requires (:func:`check_trainable`).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A feature table with ``dx`` and ``lesion_id``.
+    n_splits : int
+        Folds of the CV.
+    where : path-like
+        The table's path, for the message.
+    models : sequence of str
+        The models to be cross-validated.
+
+    Raises
+    ------
+    DatasetError
+        One line naming the table, the classes that are short, their lesion counts and the
+        number of folds.
+    """
+    dx = table["dx"].astype(str)
+    lesions = table.groupby(dx, sort=True)["lesion_id"].nunique()
+    lesions = lesions[lesions > 0]
+    if len(lesions) < 2:
+        raise DatasetError(
+            f"{where}: {len(table)} image(s) of {len(lesions)} class(es) "
+            f"({', '.join(lesions.index) or 'none'}); a classifier needs images of 2 classes or "
+            "more"
+        )
+    n_lesions = int(table["lesion_id"].nunique())
+    if n_lesions < n_splits:
+        raise DatasetError(
+            f"{where}: {n_lesions} lesion(s), fewer than the {n_splits} folds of the "
+            f"lesion-grouped CV; every class present needs at least {n_splits} lesions"
+        )
+    short = lesions[lesions < n_splits]
+    if len(short):
+        raise DatasetError(
+            f"{where}: too few lesions for {n_splits}-fold lesion-grouped CV: "
+            + ", ".join(f"{c} {n} lesion{'s' * (n != 1)}" for c, n in short.items())
+            + f"; every class present needs at least {n_splits} (one per test fold; remove "
+            "those rows, or add images)"
+        )
+    for model in models:
+        check_trainable(table, model, where, option="--models")
+        need = MIN_IMAGES.get(model, 0)
+        smallest_fold = len(table) - -(-len(table) // n_splits)  # its largest test fold out
+        if smallest_fold < need:
+            raise DatasetError(
+                f"{where}: too few images for --models {model}: {len(table)}, so about "
+                f"{smallest_fold} in a training fold; it needs at least {need} (its neighbours)"
+            )
+
+
+def check_trainable(
+    table: pd.DataFrame, model: str, where: str | PathLike[str], *, option: str = "--model"
+) -> None:
     """Refuse, before any fitting, a table too small or lopsided for ``model``.
 
     Parameters
@@ -1569,6 +1642,8 @@ def check_trainable(table: pd.DataFrame, model: str, where: str | PathLike[str])
         A :func:`~hamfeat.models.make_model` name.
     where : path-like
         The table's path, for the message.
+    option : str
+        The command-line option that chose the model, for the message.
 
     Raises
     ------
@@ -1587,13 +1662,21 @@ def check_trainable(table: pd.DataFrame, model: str, where: str | PathLike[str])
     short = counts[counts < need]
     if len(short):
         raise DatasetError(
-            f"{where}: too few images for --model {model}: "
+            f"{where}: too few images for {option} {model}: "
             + ", ".join(f"{c} {n}" for c, n in short.items())
             + f"; every class present needs at least {need} (remove those rows, or add images)"
-            + (" or train --model lr" if need > 2 else "")
+            + ((" or train --model lr" if option == "--model" else " or leave it out of --models")
+               if need > 2 else "")
+        )
+    need = MIN_IMAGES.get(model, 0)
+    if len(table) < need:
+        raise DatasetError(
+            f"{where}: too few images for {option} {model}: {len(table)}; it needs at least "
+            f"{need} (its neighbours)" + (" or train --model lr" if option == "--model" else "")
         )
 
 
+@quiet("train")
 def train(
     features_path: str | PathLike[str],
     output_path: str | PathLike[str],

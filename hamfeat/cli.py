@@ -339,8 +339,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
         _check_names("--model", args.model, CXR_MODELS)
         args.model = args.model or PATCHKM
-
-        path = train_multilabel(args.features, args.output, model=args.model)
+        path = train_multilabel(
+            args.features, args.output, model=args.model,
+            progress=lambda msg: print(f"hamfeat train: {msg}", file=sys.stderr, flush=True),
+        )
         print(f"hamfeat train: model {args.model} written to {path}", file=sys.stderr)
         return EXIT_OK
     from hamfeat.evaluate import train
@@ -354,6 +356,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         model=args.model,
         families=args.families.split(",") if args.families else None,
         n_jobs=args.jobs or os.cpu_count() or 1,
+        progress=lambda msg: print(f"hamfeat train: {msg}", file=sys.stderr, flush=True),
     )
     print(f"hamfeat train: model {args.model} written to {path}", file=sys.stderr)
     return EXIT_OK

@@ -51,6 +51,7 @@ from hamfeat.models import (
     GRAY_FAMILY_NAMES,
     SEED_FEATURE_PATTERN,
     feature_columns,
+    fit_reporting,
     make_model,
     model_feature_names,
     note_undeclared,
@@ -1687,6 +1688,7 @@ def train(
     random_state: int = 0,
     model_params: Mapping[str, Any] | None = None,
     n_jobs: int | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> Path:
     """Fit a model on every image of a feature table and save it (skops).
 
@@ -1709,6 +1711,9 @@ def train(
     n_jobs : int, optional
         Processes fitting the ensemble's members (and the ``mlp`` networks) in parallel;
         ``None`` or 1: one after the other. The fitted model does not depend on it.
+    progress : callable, optional
+        Called with one line when fitting starts, when each ensemble member is fitted and
+        when the model is (default: the ``hamfeat`` logger, at INFO).
 
     Returns
     -------
@@ -1756,9 +1761,18 @@ def train(
         n_jobs=n_jobs,
         **dict(model_params or {}),
     )
+    say = progress or (lambda msg: log.info(msg))
+    members = getattr(est.steps[-1][1].estimator, "estimators", None)
+    say(
+        f"fitting {model} on {len(table)} images"
+        + (f" (members {', '.join(n for n, _ in members)}"
+           f"{f', {n_jobs} processes' if n_jobs and n_jobs > 1 else ''})"
+           if model == "ensemble" and members else "")
+    )
     t0 = time.perf_counter()
-    est.fit(table, table["dx"].astype(str).to_numpy())
+    fit_reporting(est, table, table["dx"].astype(str).to_numpy(), say)
     seconds = time.perf_counter() - t0
+    say(f"{model} fitted in {seconds:.0f} s; novelty detector and training statistics next")
     classes = [str(c) for c in est.classes_]
     from hamfeat.novelty import fit_detector, mask_mode
 

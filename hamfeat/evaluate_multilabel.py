@@ -1007,12 +1007,14 @@ def train_multilabel(
     model: str = PATCHKM,
     min_images: int = MIN_IMAGES,
     random_state: int = 0,
+    progress: Callable[[str], None] | None = None,
 ) -> Path:
     """Fit a one-vs-rest model on a whole X-ray feature table and save it (skops).
 
     The model file records ``extra["task"] = "multilabel"`` and ``extra["dataset"] =
     "cxr14"``; ``classes`` are the label names (``hamfeat score`` writes one ``p_<label>``
-    column per label).
+    column per label). ``progress`` is called with a line when fitting starts and ends
+    (default: the ``hamfeat`` logger, at INFO).
 
     Returns
     -------
@@ -1028,8 +1030,12 @@ def train_multilabel(
     est = make_multilabel_model(model, random_state=random_state, families=fams)
     from threadpoolctl import threadpool_limits
 
+    say = progress or (lambda msg: log.info(msg))
+    say(f"fitting {model} on {len(table)} images ({labels_df.shape[1]} labels, one-vs-rest)")
+    t0 = time.perf_counter()
     with threadpool_limits(limits=1):
         _fit_ovr(est, table, labels_df.to_numpy(np.int64))
+    say(f"{model} fitted in {time.perf_counter() - t0:.0f} s; novelty detector next")
     names = feature_columns(table.columns, model_families(model, fams))
     from hamfeat.novelty import fit_detector, mask_mode
 

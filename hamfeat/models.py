@@ -25,7 +25,7 @@ import importlib
 import json
 import re
 import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -55,6 +55,7 @@ __all__ = [
     "drop_training_state",
     "family_of",
     "feature_columns",
+    "fit_reporting",
     "load_model",
     "make_model",
     "note_undeclared",
@@ -444,6 +445,10 @@ class PriorCorrectedClassifier(ClassifierMixin, BaseEstimator):
         -------
         self
         """
+        return self._fit_with(X, y, lambda est, X, y: est.fit(X, y, **fit_params))
+
+    def _fit_with(self, X, y, fit):
+        """:meth:`fit`, the wrapped estimator's clone fitted by ``fit(est, X, y)``."""
         alpha = float(self.alpha)
         if not np.isfinite(alpha) or alpha < 0:
             raise ValueError(f"alpha must be a finite number >= 0, got {self.alpha!r}")
@@ -456,7 +461,7 @@ class PriorCorrectedClassifier(ClassifierMixin, BaseEstimator):
         from sklearn.utils.multiclass import check_classification_targets
 
         check_classification_targets(y_arr)
-        self.estimator_ = est.fit(X, y_arr, **fit_params)
+        self.estimator_ = fit(est, X, y_arr)
         self.classes_ = np.asarray(self.estimator_.classes_)
         counts = np.array([np.sum(y_arr == c) for c in self.classes_], dtype=np.float64)
         self.class_prior_ = counts / counts.sum()
@@ -674,6 +679,80 @@ def _member(
 
         return ImbPipeline(steps)
     return Pipeline(steps)
+
+
+def _fit_member(name: str, estimator, X, y):
+    """Fit one member of a voting ensemble (in a worker process); its name and fit time."""
+    import time
+
+    t0 = time.perf_counter()
+    estimator.fit(X, y)
+    return name, estimator, time.perf_counter() - t0
+
+
+def _fit_voting(vc, X, y, say: Callable[[str], None]):
+    """``vc.fit(X, y)`` for a soft-voting ensemble, saying when each member is fitted.
+
+    The same steps as :meth:`sklearn.ensemble.VotingClassifier.fit` (labels encoded, each
+    member a clone fitted on them, in parallel over ``vc.n_jobs`` processes), so the fitted
+    ensemble is the same; the members are collected as they finish instead of all at once.
+    """
+    from sklearn.preprocessing import LabelEncoder
+    from sklearn.utils import Bunch
+    from sklearn.utils.parallel import Parallel, delayed
+
+    vc._validate_params()
+    names, clfs = vc._validate_estimators()
+    vc.le_ = LabelEncoder().fit(y)
+    vc.classes_ = vc.le_.classes_
+    yt = vc.le_.transform(y)
+    fitted: dict[str, Any] = {}
+    jobs = Parallel(n_jobs=vc.n_jobs, return_as="generator_unordered")
+    for name, est, seconds in jobs(
+        delayed(_fit_member)(name, clone(clf), X, yt)
+        for name, clf in zip(names, clfs, strict=True)
+    ):
+        fitted[name] = est
+        say(f"member {name} fitted ({len(fitted)} of {len(names)}, {seconds:.0f} s)")
+    vc.estimators_ = [fitted[n] for n in names]
+    vc.named_estimators_ = Bunch()
+    for name, est in vc.estimators:
+        current = est if est == "drop" else fitted[name]
+        vc.named_estimators_[name] = current
+        if hasattr(current, "feature_names_in_"):
+            vc.feature_names_in_ = current.feature_names_in_
+    return vc
+
+
+def fit_reporting(model, X, y, say: Callable[[str], None] | None = None):
+    """``model.fit(X, y)``, saying when fitting starts and when each ensemble member ends.
+
+    Parameters
+    ----------
+    model : sklearn.pipeline.Pipeline
+        A :func:`make_model` pipeline.
+    X : pandas.DataFrame
+    y : array-like
+    say : callable, optional
+        Called with one line per event; without it, plain ``model.fit``.
+
+    Returns
+    -------
+    The fitted ``model``: the same fitted model as ``model.fit(X, y)`` gives.
+    """
+    from sklearn.ensemble import VotingClassifier
+
+    clf = model.steps[-1][1] if isinstance(model, Pipeline) else None
+    core = clf.estimator if isinstance(clf, PriorCorrectedClassifier) else None
+    if say is None or not isinstance(core, VotingClassifier) or core.voting != "soft":
+        return model.fit(X, y)
+    # Pipeline.fit: each transformer fitted and applied in turn (no memory: not cloned)
+    Xt = X
+    for _, step in model.steps[:-1]:
+        if step is not None and step != "passthrough":
+            Xt = step.fit_transform(Xt, y)
+    clf._fit_with(Xt, y, lambda est, X, y: _fit_voting(est, X, y, say))
+    return model
 
 
 def make_model(

@@ -311,6 +311,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
         config,
         table_format=table_format,
         use_masks=args.masks != "auto",  # default (None): given
+        masks_dir=None if args.masks in (None, "given", "auto") else args.masks,
         jobs=args.jobs,
         cache_dir=False if args.no_cache else True,
         dataset=args.dataset,
@@ -320,6 +321,8 @@ def _cmd_features(args: argparse.Namespace) -> int:
     for p in result.problems:
         if p.severity == "error" or args.verbose:
             print(f"hamfeat features: {p}", file=sys.stderr)
+    if result.masks is not None:
+        print(f"hamfeat features: {result.masks.line()}", file=sys.stderr)
     n_warn = len(result.problems) - n_err
     print(
         f"hamfeat features: {len(result.table)} images -> {args.output} "
@@ -454,6 +457,8 @@ def _cmd_score(args: argparse.Namespace) -> int:
     for p in result.problems:
         if p.severity == "error" or args.verbose:
             print(f"hamfeat score: {p}", file=sys.stderr)
+    if result.masks is not None:
+        print(f"hamfeat score: {result.masks.line()}", file=sys.stderr)
     for note in result.notes:
         print(f"hamfeat score: warning: {note}", file=sys.stderr)
     table = result.isic2018() if args.format == "isic2018" else result.csv_table()

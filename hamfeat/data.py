@@ -256,6 +256,47 @@ def list_images(
     return files, problems
 
 
+def masks_in_folder(
+    folder: str | os.PathLike[str], image_ids: Iterable[str]
+) -> tuple[list[str | None], list[Problem]]:
+    """Each image's mask in a ``--masks DIR`` folder: ``<image_id>_segmentation.png``.
+
+    Parameters
+    ----------
+    folder : path-like
+        The folder of masks.
+    image_ids : iterable of str
+
+    Returns
+    -------
+    masks : list of str or None
+        The mask file of each image id, ``None`` when there is none (the image is then
+        segmented automatically).
+    problems : list of Problem
+        Warnings: a mask path that is not a regular file (a FIFO, a folder, a broken link ...)
+        is never opened.
+
+    Raises
+    ------
+    DatasetError
+        The folder does not exist.
+    """
+    mdir = Path(folder)
+    if not mdir.is_dir():
+        raise DatasetError(f"{mdir}: masks folder not found")
+    masks: list[str | None] = []
+    problems: list[Problem] = []
+    for i in image_ids:
+        m = mdir / f"{i}{MASK_SUFFIX}.png"
+        kind = special_kind(m)
+        if kind is not None:  # a FIFO, folder, broken link ...: never opened
+            problems.append(
+                Problem(str(m), f"{not_regular_reason(kind)}; automatic mask used", "warning")
+            )
+        masks.append(str(m) if kind is None and m.is_file() else None)
+    return masks, problems
+
+
 def _index_files(
     root: Path, dirs: Iterable[str], *, masks: bool, skipped: set[str] | None = None
 ) -> tuple[dict[str, Path], list[Problem]]:

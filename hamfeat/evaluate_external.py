@@ -861,6 +861,8 @@ def evaluate_images(
         scheduler=scheduler,
         progress=progress,
     )
+    if say is not None and result.masks is not None:  # how many --masks matched
+        say(result.masks.line())
     return evaluate_scores(result, truth)
 
 

@@ -41,6 +41,10 @@ log = logging.getLogger("hamfeat")
 
 #: Images per worker task.
 CHUNK = 16
+#: ``hamfeat features`` with stderr not a terminal (a log file): one progress line at least
+#: this often (seconds; ``$HAMFEAT_PROGRESS_SECONDS`` overrides it, e.g. for tests), instead
+#: of the progress bar a terminal gets.
+PROGRESS_SECONDS = 5.0
 #: Flush new results to the cache at least this often (seconds; ``$HAMFEAT_FLUSH_SECONDS``
 #: overrides) and every this many images.
 FLUSH_SECONDS, FLUSH_ROWS = 10.0, 512
@@ -78,6 +82,69 @@ class ExtractionResult:
     problems: list[Problem] = field(default_factory=list)
     n_computed: int = 0
     n_cached: int = 0
+    #: With masks asked for (``hamfeat features`` without ``--masks auto``): how many were
+    #: found and used.
+    masks: MaskSummary | None = None
+
+
+@dataclass
+class MaskSummary:
+    """How many images of a run found a mask file, and how many were computed with it.
+
+    Attributes
+    ----------
+    folder : str
+        Where the masks were looked for (a ``--masks DIR``, or the data set's mask folders).
+    n_images : int
+        Images listed.
+    n_found : int
+        Images with a mask file there.
+    n_used, n_auto : int
+        Images computed with their mask, and with an automatic one (no mask, or a mask that
+        could not be used); images that failed are in neither.
+    expected : str
+        The mask file name looked for, for the message when none matched.
+    """
+
+    folder: str
+    n_images: int
+    n_found: int
+    n_used: int = 0
+    n_auto: int = 0
+    expected: str = "<image_id>_segmentation.png"
+    #: Why there are no masks at all when that is expected (a data set without masks):
+    #: then the line is a note, not a warning.
+    absent: str | None = None
+
+    @property
+    def none_found(self) -> bool:
+        """Masks were asked for but no image had one: likely the wrong folder or naming."""
+        return self.n_images > 0 and self.n_found == 0
+
+    def line(self) -> str:
+        """One stderr line (starting ``warning:`` when none matched)."""
+        if self.none_found and self.absent:
+            return f"masks: {self.absent}; all {self.n_images} images get an automatic mask"
+        if self.none_found:
+            return (
+                f"warning: masks: none of the {self.n_images} images has a mask in "
+                f"{self.folder} (looked for {self.expected}); every image gets an automatic "
+                "mask: is it the right folder, are the masks named that way?"
+            )
+        unusable = self.n_found - self.n_used
+        return (
+            f"masks: {self.n_found} of {self.n_images} images have a mask in {self.folder}; "
+            f"{self.n_auto} get an automatic mask"
+            + (f" ({unusable} of them because their mask could not be used or the image "
+               "failed; -v lists why)" if unusable > 0 else "")
+        )
+
+    def count(self, table: pd.DataFrame) -> MaskSummary:
+        """Fill ``n_used``/``n_auto`` from a feature table's ``mask_source`` column."""
+        source = table["mask_source"].astype(str) if "mask_source" in table else pd.Series([])
+        self.n_used = int((source == "given").sum())
+        self.n_auto = int(len(source) - self.n_used)
+        return self
 
 
 def _hash_file(path: str | None) -> str:
@@ -263,6 +330,7 @@ def extract_table(
     progress: bool | None = None,
     backend: str = "joblib",
     scheduler: str | None = None,
+    progress_lines: tuple[str, float] | None = None,
 ) -> ExtractionResult:
     """Extract the features of every image of a data set table.
 
@@ -279,6 +347,9 @@ def extract_table(
         ``True``: :func:`default_cache_dir`; a path: that folder; ``False``/``None``: no cache.
     progress : bool, optional
         Show a progress bar on stderr (default: when stderr is a terminal).
+    progress_lines : (str, float), optional
+        Instead of a bar, print ``"<prefix>: 3200/10015 images, 41 s"`` on stderr every so many
+        seconds (for a log file, where a bar is unreadable).
     backend : {"joblib", "dask"}
         Where the chunks of images are computed: local joblib processes, or a Dask cluster
         (``pip install 'hamfeat[dask]'``): the one at ``scheduler``, else a local cluster of
@@ -328,8 +399,12 @@ def extract_table(
     errors: dict[int, str] = {}
     from tqdm import tqdm
 
-    bar = tqdm(total=len(todo), disable=not progress, unit="img", file=sys.stderr)
-    last_flush = time.monotonic()
+    bar = tqdm(
+        total=len(todo), disable=not progress or progress_lines is not None, unit="img",
+        file=sys.stderr,
+    )
+    t_start = last_flush = last_line = time.monotonic()
+    n_done = n_cached
     flush_seconds = float(os.environ.get("HAMFEAT_FLUSH_SECONDS", FLUSH_SECONDS))
     try:
         for results in _run(todo, config, jobs, backend, scheduler):
@@ -341,6 +416,15 @@ def extract_table(
                 cache.add(key, values, source, method, "\n".join(warns))
                 keys[idx] = key
             bar.update(len(results))
+            n_done += len(results)
+            if progress_lines is not None and time.monotonic() - last_line >= progress_lines[1]:
+                last_line = time.monotonic()
+                print(
+                    f"{progress_lines[0]}: {n_done}/{len(table)} images, "
+                    f"{last_line - t_start:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
             if len(cache.pending) >= FLUSH_ROWS or time.monotonic() - last_flush >= flush_seconds:
                 cache.flush()
                 last_flush = time.monotonic()
@@ -410,6 +494,7 @@ def extract_dataset(
     config: FeatureConfig | None = None,
     *,
     use_masks: bool = True,
+    masks_dir: str | os.PathLike[str] | None = None,
     jobs: int = 0,
     cache_dir: str | os.PathLike[str] | bool | None = True,
     progress: bool | None = None,
@@ -433,8 +518,12 @@ def extract_dataset(
         Feature configuration.
     use_masks : bool
         Use the data set's masks where present; ``False`` segments every image automatically.
+    masks_dir : path-like, optional
+        Take the masks from this folder (``<image_id>_segmentation.png``) instead of the data
+        set's own mask folders (with ``use_masks``).
     jobs, cache_dir, progress, backend, scheduler
-        As in :func:`extract_table`.
+        As in :func:`extract_table`; with ``progress`` None and stderr not a terminal, a
+        progress line every :data:`PROGRESS_SECONDS` instead of the bar.
     dataset : {"ham10000", "cxr14"}
         The folder's layout (``cxr14``: :func:`hamfeat.cxr14.load_cxr14`).
     table_format : {"parquet", "csv"}, optional
@@ -464,8 +553,31 @@ def extract_dataset(
         check_output(errors_path)
     dataset = load_dataset(data)
     table = dataset.table
+    masks = None
     if not use_masks:
         table = table.assign(mask_path=None)
+    elif masks_dir is not None:
+        from hamfeat.data import masks_in_folder
+
+        paths, mask_problems = masks_in_folder(masks_dir, table["image_id"].astype(str))
+        dataset.problems.extend(mask_problems)
+        table = table.assign(mask_path=paths)
+        masks = MaskSummary(str(masks_dir), len(table), sum(p is not None for p in paths))
+    elif layout == "ham10000" and "mask_path" in table.columns:  # the data set's own masks
+        from hamfeat.data import MASK_DIRS
+
+        found = table["mask_path"].dropna().astype(str)
+        folders = sorted({str(Path(p).parent) for p in found})
+        masks = MaskSummary(", ".join(folders), len(table), len(found))
+        if not folders:  # a data set without masks: said, but not a warning
+            masks.absent = (
+                f"the data set has no mask folder ({', '.join(f'{d}/' for d in MASK_DIRS)}) "
+                f"under {dataset.root}"
+            )
+    lines = None
+    if progress is None and not sys.stderr.isatty():  # a log file: lines, not a bar
+        seconds = float(os.environ.get("HAMFEAT_PROGRESS_SECONDS", PROGRESS_SECONDS))
+        lines = ("hamfeat features", seconds)
     result = extract_table(
         table,
         config,
@@ -474,8 +586,11 @@ def extract_dataset(
         progress=progress,
         backend=backend,
         scheduler=scheduler,
+        progress_lines=lines,
     )
     result.problems[:0] = dataset.problems
+    if masks is not None:
+        result.masks = masks.count(result.table)
     result.table.attrs["hamfeat"] = {"config": config.as_dict(), "use_masks": use_masks}
     if config.segmenter is not None:  # its name, for `train` to record beside its hash
         result.table.attrs["hamfeat"]["segmenter_file"] = Path(config.segmenter).name

@@ -15,10 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hamfeat.data import CLASSES, ISIC2018_COLUMNS, list_images
+from hamfeat.data import CLASSES, ISIC2018_COLUMNS, list_images, masks_in_folder
 from hamfeat.errors import DatasetError, ModelError, Problem
-from hamfeat.extract import extract_table
-from hamfeat.imageio import not_regular_reason, special_kind
+from hamfeat.extract import MaskSummary, extract_table
 from hamfeat.pipeline import FeatureConfig
 
 __all__ = ["MALIGNANT", "ScoreResult", "collect_images", "default_model_path", "score_folder"]
@@ -66,6 +65,8 @@ class ScoreResult:
     #: features), and the loaded model: what ``score --html`` explains. Not in the CSV.
     features: pd.DataFrame | None = None
     model: object | None = None
+    #: With ``masks_dir``: how many images had a mask there and were scored with it.
+    masks: MaskSummary | None = None
 
     @property
     def n_flagged(self) -> int:
@@ -294,19 +295,13 @@ def score_folder(
         else:
             first_of[i] = f
     masks = None
+    mask_summary = None
     if masks_dir is not None:
-        mdir = Path(masks_dir)
-        if not mdir.is_dir():
-            raise DatasetError(f"{mdir}: masks folder not found")
-        masks = []
-        for i in ids:
-            m = mdir / f"{i}_segmentation.png"
-            kind = special_kind(m)
-            if kind is not None:  # a FIFO, folder, broken link ...: never opened
-                problems.append(
-                    Problem(str(m), f"{not_regular_reason(kind)}; automatic mask used", "warning")
-                )
-            masks.append(str(m) if kind is None and m.is_file() else None)
+        masks, mask_problems = masks_in_folder(masks_dir, ids)
+        problems += mask_problems
+        mask_summary = MaskSummary(
+            str(masks_dir), len(ids), sum(m is not None for m in masks)
+        )
     table = pd.DataFrame(
         {
             "path": [str(f) for f in files],
@@ -326,6 +321,8 @@ def score_folder(
     )
     problems += result.problems
     feats = result.table
+    if mask_summary is not None:
+        mask_summary.count(feats)
     flags = _flags(model, feats)
     notes = _mask_mode_notes(model, feats) + (
         []
@@ -373,7 +370,10 @@ def score_folder(
     mask_of = dict(zip(table["path"], table["mask_path"], strict=True))
     if "path" in feats.columns:
         feats = feats.assign(mask_path=[mask_of.get(p) for p in feats["path"]])
-    return ScoreResult(out, problems, model_path, n_failed, notes, features=feats, model=model)
+    return ScoreResult(
+        out, problems, model_path, n_failed, notes, features=feats, model=model,
+        masks=mask_summary,
+    )
 
 
 def _flags(model, feats: pd.DataFrame) -> list[str]:

@@ -682,12 +682,17 @@ def _member(
 
 
 def _fit_member(name: str, estimator, X, y):
-    """Fit one member of a voting ensemble (in a worker process); its name and fit time."""
+    """Fit one member of a voting ensemble (in a worker process): its name, the fitted member,
+    its fit time and its warnings (the expected ones silenced, the others as one-line text for
+    the parent to log)."""
     import time
 
+    from hamfeat._warnings import capture, messages
+
     t0 = time.perf_counter()
-    estimator.fit(X, y)
-    return name, estimator, time.perf_counter() - t0
+    with capture() as caught:
+        estimator.fit(X, y)
+    return name, estimator, time.perf_counter() - t0, messages(caught)
 
 
 def _fit_voting(vc, X, y, say: Callable[[str], None]):
@@ -706,13 +711,16 @@ def _fit_voting(vc, X, y, say: Callable[[str], None]):
     vc.le_ = LabelEncoder().fit(y)
     vc.classes_ = vc.le_.classes_
     yt = vc.le_.transform(y)
+    from hamfeat._warnings import log_lines
+
     fitted: dict[str, Any] = {}
     jobs = Parallel(n_jobs=vc.n_jobs, return_as="generator_unordered")
-    for name, est, seconds in jobs(
+    for name, est, seconds, warned in jobs(
         delayed(_fit_member)(name, clone(clf), X, yt)
         for name, clf in zip(names, clfs, strict=True)
     ):
         fitted[name] = est
+        log_lines(f"train: {name}", warned)
         say(f"member {name} fitted ({len(fitted)} of {len(names)}, {seconds:.0f} s)")
     vc.estimators_ = [fitted[n] for n in names]
     vc.named_estimators_ = Bunch()

@@ -52,7 +52,12 @@ DERMOSCOPY_ONLY: dict[str, tuple[tuple[str, str], ...]] = {
         ("segmenter", "--segmenter"),
     ),
     "train": (("families", "--families"),),
-    "cv": (("auto_features", "--auto-features"), ("cc_features", "--cc-features")),
+    "cv": (
+        ("auto_features", "--auto-features"),
+        ("cc_features", "--cc-features"),
+        ("html", "--html"),
+        ("data", "--data"),
+    ),
     "score": (
         ("masks", "--masks"),
         ("lesion_map", "--lesion-map"),
@@ -365,6 +370,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _gallery_data(data: str | None, say) -> str | None:
+    """The HAM10000 folder of ``cv --html``'s galleries: ``--data``, else the usual search
+    (:func:`hamfeat.data.find_data_dir`); None, with a warning, when there is none (the page is
+    written without image galleries). An explicit ``--data`` that is not a folder is an error."""
+    from hamfeat.data import find_data_dir
+    from hamfeat.errors import DatasetError
+
+    if data is not None:
+        return str(find_data_dir(data))
+    try:
+        return str(find_data_dir())
+    except DatasetError as exc:
+        say(f"warning: no image galleries on the page: {exc}")
+        return None
+
+
 def _cmd_cv(args: argparse.Namespace) -> int:
     command = "hamfeat " + " ".join(sys.argv[1:]) if args.argv is None else args.argv
     say = lambda msg: print(f"hamfeat cv: {msg}", file=sys.stderr, flush=True)  # noqa: E731
@@ -402,6 +423,9 @@ def _cmd_cv(args: argparse.Namespace) -> int:
         kwargs["models"] = tuple(args.models.split(","))
     if args.seeds:
         kwargs["seeds"] = tuple(int(s) for s in args.seeds.split(","))
+    if args.html:
+        kwargs["html"] = True
+        kwargs["data_dir"] = _gallery_data(args.data, say)
     run_cv(
         args.features,
         args.report_dir,
@@ -834,6 +858,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-ablations", action="store_true",
         help="skip the ablation study (default: run it)",
+    )
+    p.add_argument(
+        "--html",
+        action="store_true",
+        help="also write report.html in the report folder: one self-contained page (tables, "
+        "confusion matrix, ROC and precision-recall curves, trade-off, segmentation and error "
+        "galleries, ablation chart)",
+    )
+    p.add_argument(
+        "--data",
+        metavar="DIR",
+        help="HAM10000 folder (images/, masks/) whose images the --html galleries show "
+        "(default: $HAMFEAT_DATA, then ./data/HAM10000, then ../shared/data/ham10000)",
     )
     p.add_argument(*dataset_opt, **dataset_kw)
     p.set_defaults(func=_cmd_cv)

@@ -94,6 +94,8 @@ TRAIN_ALPHA = 0.2
 TRAIN_ALPHAS: dict[str, float] = {"ensemble": 0.7}
 MAIN_MODELS: tuple[str, ...] = ("knn", "svm", "rf", "hgb", "lr", "mlp", "ensemble")
 LABEL_COLUMNS = ("image_id", "lesion_id", "dx")
+#: The best model's per-image out-of-fold predictions, beside the report.
+OOF_FILE = "cv_oof.parquet"
 
 
 # --------------------------------------------------------------------------------------------
@@ -835,6 +837,8 @@ def run_cv(
     plots: bool = True,
     command: str | None = None,
     progress: Callable[[str], None] | None = None,
+    html: bool = False,
+    data_dir: str | PathLike[str] | None = None,
 ) -> dict:
     """Cross-validate the models on a feature table and write the report.
 
@@ -873,11 +877,18 @@ def run_cv(
         The command line to state in the report header.
     progress : callable, optional
         Called with one line per stage.
+    html : bool
+        Also write ``report.html``, one self-contained page (:mod:`hamfeat.cv_html`).
+    data_dir : path-like, optional
+        The HAM10000 folder (``images/``, ``masks/``) whose images the page's galleries show;
+        None: no image galleries.
 
     Returns
     -------
     dict
-        Everything written to ``cv_report.json``.
+        Everything written to ``cv_report.json``. The best model's per-image out-of-fold
+        predictions are written beside it, ``cv_oof.parquet``
+        (:func:`hamfeat.cv_page.oof_frame`).
 
     Raises
     ------
@@ -955,6 +966,13 @@ def run_cv(
         name: {**_evaluate_oof(o, y, groups), "info": o.info} for name, o in oofs.items()
     }
     say(f"cv: main models done in {report['timings']['main_models_wall_s']:.0f} s")
+    from hamfeat.cv_page import oof_frame
+
+    report["best_model"] = best_model_name(report)
+    best_oof = oof_frame(
+        oofs[report["best_model"]], table, report["models"][report["best_model"]]["per_seed"]
+    )
+    del oofs  # the ablations fit their own
 
     # 2. seed baseline: image-level vs lesion-grouped ---------------------------------------
     t0 = time.perf_counter()
@@ -1014,10 +1032,23 @@ def run_cv(
             report["plots"] = []
             report["notes"].append("plots skipped: matplotlib is not installed")
     report["timings"]["total_wall_s"] = time.perf_counter() - t_start
+    report["oof_file"] = OOF_FILE
+    write_output(
+        report_dir / OOF_FILE, lambda fh: best_oof.to_parquet(fh, index=False), binary=True
+    )
+    if html:
+        from hamfeat.cv_html import PAGE_NAME
+
+        report["html"] = PAGE_NAME
     blob = json.dumps(report, indent=1, default=_jdefault) + "\n"
     write_output(report_dir / "cv_report.json", lambda fh: fh.write(blob), binary=False)
     md = _markdown(report)
     write_output(report_dir / "cv_report.md", lambda fh: fh.write(md), binary=False)
+    if html:  # after the report: the page only reads it
+        from hamfeat.cv_html import write_cv_html
+
+        say("cv: writing the page")
+        write_cv_html(report, best_oof, table, report_dir, data_dir=data_dir, oof_file=OOF_FILE)
     say(f"cv: report written to {report_dir} ({report['timings']['total_wall_s']:.0f} s)")
     return report
 
@@ -1267,6 +1298,14 @@ def _markdown(r: dict) -> str:
         f"- CV: {r['cv']['kind']}({r['cv']['n_splits']}, shuffle) grouped by lesion_id, seeds "
         f"{r['cv']['seeds']}; lesions on both sides of a split: {r['cv']['lesions_on_both_sides']}",
         "- class counts: " + ", ".join(f"{c} {n}" for c, n in r["class_counts"].items()),
+        *(
+            [
+                f"- per-image out-of-fold predictions of the best model ({r['best_model']}): "
+                f"`{r['oof_file']}`" + (f"; the page: `{r['html']}`" if r.get("html") else "")
+            ]
+            if r.get("oof_file")
+            else []
+        ),
         "",
         "Operating points of the decision rule `argmax p / prior**alpha` (priors: the training "
         "fold's class frequencies): **argmax** (alpha = 0); **fixed** (alpha = "

@@ -15,6 +15,7 @@ import base64
 import functools
 import io
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +23,21 @@ import numpy as np
 
 __all__ = [
     "OUTLINE_RGB",
+    "REFERENCE_RGB",
     "environment",
     "figure_data_uri",
     "image_data_uri",
     "outlined_thumbnail",
+    "outlines_thumbnail",
+    "png_data_uri",
     "write_page",
 ]
 
 TEMPLATES = Path(__file__).with_name("templates")
 #: Colour of the mask outline on thumbnails (bright cyan: visible on skin and pigment).
 OUTLINE_RGB = (0, 255, 255)
+#: Colour of a second outline (the reference mask beside the automatic one): magenta.
+REFERENCE_RGB = (255, 0, 255)
 
 
 def _pct(value: Any, digits: int = 0) -> str:
@@ -134,6 +140,32 @@ def outlined_thumbnail(
     -------
     str
     """
+    outlines = [] if mask is None else [(mask, color)]
+    return outlines_thumbnail(rgb, outlines, max_side=max_side, thickness=thickness)
+
+
+def outlines_thumbnail(
+    rgb: np.ndarray,
+    outlines: Sequence[tuple[np.ndarray, tuple[int, int, int]]],
+    *,
+    max_side: int = 240,
+    thickness: int = 2,
+) -> str:
+    """A thumbnail with several mask outlines, each in its colour, as a JPEG ``data:`` URI.
+
+    Parameters
+    ----------
+    rgb : numpy.ndarray
+        ``uint8`` ``(H, W, 3)``.
+    outlines : sequence of (mask, color)
+        ``bool`` ``(H, W)`` masks and their RGB colours, drawn in order (the last on top).
+    max_side, thickness : int
+        As :func:`outlined_thumbnail`.
+
+    Returns
+    -------
+    str
+    """
     import cv2
 
     h, w = rgb.shape[:2]
@@ -141,11 +173,18 @@ def outlined_thumbnail(
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     thumb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA) if scale < 1 else rgb.copy()
     thumb = np.ascontiguousarray(thumb)
-    if mask is not None and np.any(mask):
+    for mask, color in outlines:
+        if mask is None or not np.any(mask):
+            continue
         m = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
         contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
         cv2.drawContours(thumb, contours, -1, tuple(int(c) for c in color), int(thickness))
     return image_data_uri(thumb)
+
+
+def png_data_uri(png: bytes) -> str:
+    """PNG file bytes as a ``data:`` URI (a figure already written beside a report)."""
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def figure_data_uri(fig, *, dpi: int = 100) -> str:

@@ -8,6 +8,8 @@ STAMP  := $(VENV)/.installed
 OUT    ?= out
 JOBS   ?= 0
 MODEL  ?= ensemble
+# FEATURES: the table `make train` fits on (make features-classical: no masks needed).
+FEATURES ?= $(OUT)/features_auto.parquet
 # DATA: a HAM10000 folder. Empty means: $$HAMFEAT_DATA, then ./data/HAM10000, then ../shared/data/ham10000.
 DATA   ?=
 DATA_ARG := $(if $(DATA),--data "$(DATA)",)
@@ -17,7 +19,7 @@ DATA_ARG := $(if $(DATA),--data "$(DATA)",)
 CXR_DATA ?=
 CXR_DATA_ARG := $(if $(CXR_DATA),--data "$(CXR_DATA)",)
 
-.PHONY: all venv features features-given features-learned features-cc train cv cv-repeated score test lint bench clean \
+.PHONY: all venv features features-given features-classical gap-dev features-cc train cv cv-repeated score test lint bench clean \
 	features-cxr14 cv-cxr14 train-cxr14
 
 all: features train
@@ -30,11 +32,18 @@ $(STAMP): setup.cfg pyproject.toml
 
 venv: $(STAMP)
 
-# The table `make train` needs: automatic masks for every image, the condition under which
-# new images are scored (they never have masks).
-features: $(STAMP)
+# The learned segmenter (lesion-grouped fold models + a full model; hamfeat/segmenter.py), fitted
+# on the data set's own masks. `make features` uses it for every automatic mask.
+$(OUT)/segmenter.skops: $(STAMP)
 	mkdir -p $(OUT)
-	$(PY) -m hamfeat features $(DATA_ARG) -o $(OUT)/features_auto.parquet --masks auto --jobs $(JOBS)
+	$(PY) -m hamfeat train-segmenter $(DATA_ARG) -o $@ --jobs $(JOBS)
+
+# The table `make train` needs: automatic masks for every image, the condition under which
+# new images are scored (they never have masks), from the learned segmenter (out-of-fold masks
+# for the training images: each image is segmented by a fold model that never saw its lesion).
+features: $(OUT)/segmenter.skops
+	$(PY) -m hamfeat features $(DATA_ARG) -o $(OUT)/features_auto.parquet --masks auto \
+	    --segmenter $(OUT)/segmenter.skops --jobs $(JOBS)
 
 # The data set's own (Tschandl) masks: the upper bound the CV reports give beside the
 # automatic-mask numbers (`make cv`); not needed to train or score.
@@ -42,21 +51,27 @@ features-given: $(STAMP)
 	mkdir -p $(OUT)
 	$(PY) -m hamfeat features $(DATA_ARG) -o $(OUT)/features.parquet --jobs $(JOBS)
 
+# The classical automatic masks (Otsu, hamfeat/segment.py; no training), the default before the
+# learned segmenter: for the comparison in benchmarks/reports/gap_dev.md.
+features-classical: $(STAMP)
+	mkdir -p $(OUT)
+	$(PY) -m hamfeat features $(DATA_ARG) -o $(OUT)/features_auto_classical.parquet --masks auto \
+	    --jobs $(JOBS)
+
 $(OUT)/features_auto.parquet:
 	$(MAKE) features
 $(OUT)/features.parquet:
 	$(MAKE) features-given
+$(OUT)/features_auto_classical.parquet:
+	$(MAKE) features-classical
 
-# The learned segmenter (lesion-grouped fold models + a full model; hamfeat/segmenter.py) and
-# the automatic-mask table it makes (out-of-fold masks for the training images). Not yet the
-# default of `make features`: see README, "The learned segmenter in the pipeline".
-$(OUT)/segmenter.skops: $(STAMP)
-	mkdir -p $(OUT)
-	$(PY) -m hamfeat train-segmenter $(DATA_ARG) -o $@ --jobs $(JOBS)
-
-features-learned: $(OUT)/segmenter.skops
-	$(PY) -m hamfeat features $(DATA_ARG) -o $(OUT)/features_learned.parquet --masks auto \
-	    --segmenter $(OUT)/segmenter.skops --jobs $(JOBS)
+# The development-split comparison of the classical and learned automatic masks (issue #17).
+gap-dev: $(OUT)/features_auto.parquet $(OUT)/features_auto_classical.parquet
+	$(PY) benchmarks/bench_gap_dev.py \
+	    --tables classical=$(OUT)/features_auto_classical.parquet,learned=$(OUT)/features_auto.parquet \
+	    --members hgb,mlp --combos classical:hgb+classical:mlp+learned:hgb+learned:mlp \
+	    --ship learned:hgb+learned:mlp \
+	    --cache $(OUT)/oof --report benchmarks/reports/gap_dev.md
 
 # For the colour-constancy ablation of `make cv` (colour constancy is off by default: it hurt).
 features-cc: $(STAMP)
@@ -68,7 +83,7 @@ features-cc: $(STAMP)
 # The model `hamfeat score` uses: trained on automatic masks, as it will be used.
 train: $(STAMP)
 	mkdir -p $(OUT)
-	$(PY) -m hamfeat train --features $(OUT)/features_auto.parquet -o $(OUT)/model.skops --model $(MODEL)
+	$(PY) -m hamfeat train --features $(FEATURES) -o $(OUT)/model.skops --model $(MODEL)
 
 # The numbers a user gets first (automatic masks: new images never have masks), then the
 # data set's own masks as the upper bound, with the ablations and the automatic-mask comparison.

@@ -553,3 +553,23 @@ def test_unknown_output_suffix_is_a_usage_error(small: dict, tmp_path: Path, com
         p = ok(run(*base, "--format", "isic2018", "-o", str(tmp_path / "x.parquet"),
                    env=small["env"], timeout=60), code=2)
         assert "isic2018" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_makefile_features_use_the_learned_segmenter(tmp_path: Path) -> None:
+    """`make features` trains the learned segmenter first and builds the training table with
+    it; `make train` trains on that table, and the segmenter lands beside the model."""
+    out = tmp_path / "out"
+    p = subprocess.run(["make", "-n", "-B", "features", "train", f"OUT={out}"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        pytest.skip(f"make -n failed: {p.stderr.strip()}")
+    lines = p.stdout.replace("\\\n", " ").splitlines()
+    seg = [i for i, s in enumerate(lines) if "hamfeat train-segmenter" in s]
+    feat = [i for i, s in enumerate(lines) if "hamfeat features" in s]
+    train = [i for i, s in enumerate(lines) if "hamfeat train " in s]
+    assert seg and feat and train, p.stdout
+    assert seg[0] < feat[0] < train[0]
+    assert f"-o {out}/segmenter.skops" in lines[seg[0]]
+    assert re.search(rf"--masks auto\s+--segmenter {out}/segmenter.skops", lines[feat[0]])
+    assert f"-o {out}/features_auto.parquet" in lines[feat[0]]
+    assert f"--features {out}/features_auto.parquet -o {out}/model.skops" in lines[train[0]]

@@ -50,6 +50,7 @@ __all__ = [
     "area_dice_bound",
     "dice",
     "error_gallery",
+    "error_item",
     "lowest_k",
     "oof_frame",
     "page_data",
@@ -501,6 +502,35 @@ def error_gallery(
     return out
 
 
+def error_item(row: Mapping[str, Any], dx: str) -> GalleryItem:
+    """The gallery item of one wrong prediction, without its image.
+
+    Parameters
+    ----------
+    row : mapping
+        ``image_id``, ``prediction``, ``p_<class>`` for every class of :data:`CLASSES` and,
+        when present and not missing, ``fold``.
+    dx : str
+        Its true class.
+
+    Returns
+    -------
+    GalleryItem
+        ``proba``: the ``p_`` probabilities renormalised to sum 1 (as :func:`error_gallery`
+        ranks them).
+    """
+    p = np.array([row[f"p_{k}"] for k in CLASSES], dtype=float)
+    p = p / p.sum()
+    fold = row.get("fold") if hasattr(row, "get") else None
+    return GalleryItem(
+        str(row["image_id"]),
+        dx,
+        prediction=str(row["prediction"]),
+        fold=None if fold is None or pd.isna(fold) else int(fold),
+        proba={k: float(v) for k, v in zip(CLASSES, p, strict=True)},
+    )
+
+
 def _error_items(
     oof: pd.DataFrame, rows: Mapping[str, list[int]], table: pd.DataFrame, source
 ) -> dict[str, list[GalleryItem]]:
@@ -509,16 +539,7 @@ def _error_items(
     for c, rr in rows.items():
         items = []
         for r in rr:
-            row = oof.iloc[r]
-            p = np.array([row[f"p_{k}"] for k in CLASSES], dtype=float)
-            p = p / p.sum()
-            it = GalleryItem(
-                str(row["image_id"]),
-                c,
-                prediction=str(row["prediction"]),
-                fold=int(row["fold"]),
-                proba={k: float(v) for k, v in zip(CLASSES, p, strict=True)},
-            )
+            it = error_item(oof.iloc[r], c)
             ti = index.get(it.image_id)
             if source is not None and ti is not None:
                 rgb = source.canonical(ti)

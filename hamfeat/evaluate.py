@@ -62,6 +62,7 @@ __all__ = [
     "ALPHAS",
     "OOF",
     "Split",
+    "alpha_curve",
     "check_cross_validatable",
     "check_grouped",
     "check_trainable",
@@ -623,8 +624,26 @@ def classification_metrics(
     }
 
 
-def _curve(y: np.ndarray, proba: np.ndarray, prior: np.ndarray, alphas=ALPHAS) -> dict:
-    """Accuracy and balanced accuracy for each alpha (no refit)."""
+def alpha_curve(
+    y: np.ndarray, proba: np.ndarray, prior: np.ndarray, alphas: Iterable[float] = ALPHAS
+) -> dict[str, list[float]]:
+    """Accuracy and balanced accuracy of the decision rule ``argmax p / prior**alpha`` for
+    each alpha (no refit): the trade-off curve of ``hamfeat cv`` and ``evaluate --html``.
+
+    Parameters
+    ----------
+    y : numpy.ndarray of int
+        True class index (into the columns of ``proba``).
+    proba : numpy.ndarray of shape (n, n_classes)
+    prior : numpy.ndarray of shape (n, n_classes) or (n_classes,)
+    alphas : iterable of float
+
+    Returns
+    -------
+    dict
+        ``alpha``, ``accuracy``, ``balanced_accuracy`` (mean recall over the classes present
+        in ``y``): lists, one value per alpha.
+    """
     k = proba.shape[1]
     logp = np.log(np.clip(proba, 1e-300, None))
     logprior = np.log(np.clip(np.broadcast_to(prior, proba.shape), 1e-12, None))
@@ -638,6 +657,10 @@ def _curve(y: np.ndarray, proba: np.ndarray, prior: np.ndarray, alphas=ALPHAS) -
         rec = np.bincount(y[ok], minlength=k)[present] / counts[present]
         bal.append(float(rec.mean()))
     return {"alpha": [float(a) for a in alphas], "accuracy": acc, "balanced_accuracy": bal}
+
+
+#: The former private name (benchmarks import it).
+_curve = alpha_curve
 
 
 def _pick_alpha(curve: Mapping[str, list], acc_floor: float = ACC_FLOOR) -> float:
@@ -685,13 +708,13 @@ def _evaluate_oof(
             levels["lesion"] = (yl, pl, prl, fl)
         res: dict[str, Any] = {"seed": seed}
         for level, (yy, pp, pr, ff) in levels.items():
-            curve = _curve(yy, pp, pr)
+            curve = alpha_curve(yy, pp, pr)
             # cross-fitted alpha: for each test fold, chosen on the other folds' OOF predictions
             alpha_rows = np.zeros(len(yy))
             chosen = {}
             for f in np.unique(ff):
                 other = ff != f
-                a = _pick_alpha(_curve(yy[other], pp[other], pr[other]))
+                a = _pick_alpha(alpha_curve(yy[other], pp[other], pr[other]))
                 alpha_rows[ff == f] = a
                 chosen[int(f)] = a
             best_alpha = _pick_alpha(curve)

@@ -20,7 +20,14 @@ from hamfeat.errors import DatasetError, ModelError, Problem
 from hamfeat.extract import MaskSummary, extract_table
 from hamfeat.pipeline import FeatureConfig
 
-__all__ = ["MALIGNANT", "ScoreResult", "collect_images", "default_model_path", "score_folder"]
+__all__ = [
+    "MALIGNANT",
+    "ScoreResult",
+    "collect_images",
+    "decision_rule",
+    "default_model_path",
+    "score_folder",
+]
 
 log = logging.getLogger("hamfeat")
 
@@ -67,6 +74,9 @@ class ScoreResult:
     model: object | None = None
     #: With ``masks_dir``: how many images had a mask there and were scored with it.
     masks: MaskSummary | None = None
+    #: The feature configuration the images were scored with (the model's, with its
+    #: segmenter file resolved): what re-segmenting an image the same way needs.
+    config: FeatureConfig | None = None
 
     @property
     def n_flagged(self) -> int:
@@ -372,7 +382,7 @@ def score_folder(
         feats = feats.assign(mask_path=[mask_of.get(p) for p in feats["path"]])
     return ScoreResult(
         out, problems, model_path, n_failed, notes, features=feats, model=model,
-        masks=mask_summary,
+        masks=mask_summary, config=config,
     )
 
 
@@ -423,19 +433,40 @@ def _score_multilabel(
     return ScoreResult(out, problems, model_path, int(out["error"].notna().sum()))
 
 
+def decision_rule(model) -> tuple[np.ndarray | None, float]:
+    """The decision rule of a loaded model: ``argmax p / prior**alpha``.
+
+    Parameters
+    ----------
+    model : hamfeat.models.LoadedModel
+        A single-label model.
+
+    Returns
+    -------
+    prior : numpy.ndarray or None
+        The class priors of the pipeline's final
+        :class:`~hamfeat.models.PriorCorrectedClassifier` (``class_prior_``, in the order of
+        ``model.classes``); None for a model without one (plain arg-max).
+    alpha : float
+        Its exponent (0 without one).
+    """
+    est = model.estimator
+    last = est[-1] if hasattr(est, "steps") else est
+    prior = getattr(last, "class_prior_", None)
+    alpha = float(getattr(last, "alpha", 0.0) or 0.0)
+    return (None if prior is None else np.asarray(prior, dtype=np.float64)), alpha
+
+
 def _decision_weights(model, proba: np.ndarray) -> np.ndarray:
     """Probabilities re-weighted by the model's decision rule (``p / prior**alpha``), normalised.
 
     The rule is that of the pipeline's final :class:`~hamfeat.models.PriorCorrectedClassifier`
     (its ``class_prior_`` and ``alpha``); a model without one uses plain probabilities.
     """
-    est = model.estimator
-    last = est[-1] if hasattr(est, "steps") else est
-    prior = getattr(last, "class_prior_", None)
-    alpha = float(getattr(last, "alpha", 0.0) or 0.0)
+    prior, alpha = decision_rule(model)
     if prior is None or alpha == 0.0:
         return proba
-    prior = np.clip(np.asarray(prior, dtype=np.float64), 1e-12, None)
+    prior = np.clip(prior, 1e-12, None)
     w = proba / prior**alpha
     return w / w.sum(axis=1, keepdims=True)
 

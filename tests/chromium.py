@@ -71,6 +71,15 @@ class PageReport:
     console: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
+    def rgb(self):
+        """The screenshot as an RGB ``uint8`` array ``(height, width, 3)``."""
+        import io
+
+        import numpy as np
+        from PIL import Image
+
+        return np.asarray(Image.open(io.BytesIO(self.screenshot)).convert("RGB"))
+
     @property
     def broken_images(self) -> list[dict]:
         """Images that did not load (not complete, or zero natural size)."""

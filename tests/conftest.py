@@ -1,4 +1,5 @@
-"""Shared fixtures: the real data folder (skipped when absent) and small generated data sets."""
+"""Shared fixtures: the real data folder (skipped when absent), small generated data sets and
+the headless browser of the page tests."""
 
 from __future__ import annotations
 
@@ -42,6 +43,21 @@ def real_pairs(n: int, *, gray: bool = False) -> list[tuple[np.ndarray, np.ndarr
     if not out:
         pytest.skip("no image/mask pairs found")
     return out
+
+
+@pytest.fixture(scope="session")
+def browser() -> str:
+    """The Chromium binary of the page tests (:mod:`chromium`): they skip without one, except
+    in CI (``CI=true``), where they fail."""
+    from chromium import find_chromium
+
+    path = find_chromium()
+    if path is None:
+        reason = "no chromium found (apt-get install chromium, or set $CHROMIUM)"
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+            pytest.fail(f"CI=true but {reason}")
+        pytest.skip(reason)
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -10,34 +10,12 @@ installs Debian's ``chromium``.
 
 from __future__ import annotations
 
-import io
-import os
-
-import numpy as np
-import pytest
-from PIL import Image
-
 from _html_data import generated, real, run  # noqa: F401 - fixtures
-from chromium import find_chromium, open_page
-
-
-@pytest.fixture(scope="module")
-def browser() -> str:
-    path = find_chromium()
-    if path is None:
-        reason = "no chromium found (apt-get install chromium, or set $CHROMIUM)"
-        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
-            pytest.fail(f"CI=true but {reason}")
-        pytest.skip(reason)
-    return path
-
-
-def _gray(png: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+from chromium import open_page
 
 
 def _check(report, n_images: int) -> None:
-    rgb = _gray(report.screenshot)
+    rgb = report.rgb()
     assert rgb.shape[0] >= 900 and rgb.shape[1] == 1280
     assert rgb.std() > 10, "blank screenshot"
     # the cyan mask outlines are on screen (R low, G and B high)
@@ -113,4 +91,4 @@ def test_checker_catches_broken_images_and_errors(browser, generated, tmp_path):
     assert any("Content Security Policy" in e for e in report.errors), report.errors
     blank = tmp_path / "blank.html"
     blank.write_text("<!DOCTYPE html><html><head><title>x</title></head><body></body></html>")
-    assert _gray(open_page(blank, chromium=browser).screenshot).std() < 1
+    assert open_page(blank, chromium=browser).rgb().std() < 1

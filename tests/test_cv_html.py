@@ -15,7 +15,6 @@ Real-data tests skip without the data; the browser tests skip without Chromium, 
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
@@ -23,10 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from _html_data import run
-from chromium import find_chromium, open_page
+from chromium import open_page
 from hamfeat.cv_page import (
     ImageSource,
     area_dice_bound,
@@ -40,21 +38,6 @@ from hamfeat.evaluate import make_synthetic_table, run_cv
 from hamfeat.pipeline import FeatureConfig
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def browser() -> str:
-    path = find_chromium()
-    if path is None:
-        reason = "no chromium found (apt-get install chromium, or set $CHROMIUM)"
-        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
-            pytest.fail(f"CI=true but {reason}")
-        pytest.skip(reason)
-    return path
-
-
-def _rgb(png: bytes) -> np.ndarray:
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -240,7 +223,7 @@ def test_oof_table_and_page_of_synthetic_cv(tmp_path, browser):
         assert anchor in html
     assert 'id="segmentation"' not in html and "no image galleries" in html
     page = open_page(out / "report.html", chromium=browser, max_height=8000)
-    assert _rgb(page.screenshot).std() > 10
+    assert page.rgb().std() > 10
     assert len(page.images) == 3  # curves, trade-off, ablation; no image files
     assert not page.broken_images and not page.errors, (page.broken_images, page.errors)
 
@@ -302,7 +285,7 @@ def test_real_cv_page_in_browser(real_subset, browser):
     assert 'id="segmentation"' in html and 'id="errors"' in html
     assert js["command"] in html or "hamfeat cv" in html
     page = open_page(out / "report.html", chromium=browser, max_height=16000)
-    rgb = _rgb(page.screenshot)
+    rgb = page.rgb()
     assert rgb.shape[1] == 1280 and rgb.std() > 10, "blank screenshot"
     cyan = (rgb[..., 0] < 90) & (rgb[..., 1] > 200) & (rgb[..., 2] > 200)
     magenta = (rgb[..., 0] > 200) & (rgb[..., 1] < 90) & (rgb[..., 2] > 200)

@@ -57,6 +57,16 @@ def _num(value: Any, digits: int = 3) -> str:
     return f"{v:.{int(digits)}g}"
 
 
+def _fixed(value: Any, digits: int = 3) -> str:
+    """A number with ``digits`` decimals (``"n/a"`` for NaN/None: not defined)."""
+    if value is None:
+        return "n/a"
+    v = float(value)
+    if not np.isfinite(v):
+        return "n/a"
+    return f"{v:.{int(digits)}f}"
+
+
 @functools.lru_cache(maxsize=1)
 def environment():
     """The Jinja2 environment of every hamfeat page.
@@ -66,7 +76,8 @@ def environment():
     jinja2.Environment
         Loader on :data:`TEMPLATES`; auto-escaping of every ``.html``/``.j2`` template (so a
         file name such as ``<script>.jpg`` is shown, never run); ``StrictUndefined``; filters
-        ``pct`` (fraction as a percentage) and ``num`` (significant digits).
+        ``pct`` (fraction as a percentage), ``num`` (significant digits) and ``fixed``
+        (decimals, ``n/a`` when not defined).
     """
     import jinja2
 
@@ -79,6 +90,7 @@ def environment():
     )
     env.filters["pct"] = _pct
     env.filters["num"] = _num
+    env.filters["fixed"] = _fixed
     return env
 
 

@@ -545,7 +545,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     backend = _backend(args)
     if backend is None:
         return EXIT_USAGE
-    report_dir = check_report_dir(args.report_dir or DEFAULT_REPORT_DIR_EVALUATE)  # before work
+    page_names: tuple[str, ...] = ()
+    if args.html:
+        from hamfeat.cv_html import PAGE_NAME
+
+        page_names = (PAGE_NAME,)
+    report_dir = check_report_dir(  # before work: the folder, its files and the page
+        args.report_dir or DEFAULT_REPORT_DIR_EVALUATE, page_names
+    )
     images = list(args.images)
     if args.files_from:
         images += read_file_list(args.files_from)
@@ -570,6 +577,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     for note in ev.notes:
         say(f"warning: {note}")
     write_report(ev, report_dir, plots=not args.no_plots, float_format=SCORE_FLOAT_FORMAT)
+    if args.html:
+        from hamfeat.evaluate_html import write_evaluate_html
+
+        say("writing the page")
+        say(f"page -> {write_evaluate_html(ev, report_dir)}")
     n_ok = ev.n_files - len(ev.failed)
     counts = [
         f"{n_ok} of {ev.n_files} images scored",
@@ -979,6 +991,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--no-plots", action="store_true", help="no PNG figures (they need hamfeat[plots])"
+    )
+    p.add_argument(
+        "--html",
+        action="store_true",
+        help="also write report.html in the report folder: one self-contained page (summary, "
+        "confusion matrices, per-class recall/precision, ROC and precision-recall curves, "
+        "decision-rule trade-off, error gallery of the scored images with their masks)",
     )
     _add_backend_args(p)
     p.set_defaults(func=_cmd_evaluate)

@@ -436,6 +436,14 @@ class Evaluation:
         Run-wide warnings (mask mode, old model, ties, absent classes).
     scores : pandas.DataFrame
         The score table (score's columns, plus ``truth``).
+    command : str
+        The command line, as the report states it.
+    problems : list of Problem
+        Every failed file and warning of the scoring.
+    result : ScoreResult or None
+        What was scored (its model, feature configuration and feature rows): what the
+        ``--html`` page needs to re-segment the images shown and to draw the decision rule's
+        trade-off. Not in the report files.
     """
 
     truth: Truth
@@ -455,6 +463,7 @@ class Evaluation:
     scores: pd.DataFrame
     command: str = ""
     problems: list[Problem] = field(default_factory=list)
+    result: ScoreResult | None = field(default=None, repr=False, compare=False)
 
     @property
     def n_evaluated(self) -> int:
@@ -701,6 +710,7 @@ def evaluate_scores(result: ScoreResult, truth: Truth) -> Evaluation:
         notes=notes,
         scores=table,
         problems=list(result.problems),
+        result=result,
     )
     if excluded_found:
         notes.append(
@@ -767,7 +777,7 @@ def _lesions(
 # --------------------------------------------------------------------------------------------
 
 
-def check_report_dir(report_dir: str | os.PathLike[str]) -> Path:
+def check_report_dir(report_dir: str | os.PathLike[str], extra: Sequence[str] = ()) -> Path:
     """Check, before any work, that the report folder and its files can be written.
 
     Nothing is created (the folder is made when the report is written).
@@ -775,6 +785,8 @@ def check_report_dir(report_dir: str | os.PathLike[str]) -> Path:
     Parameters
     ----------
     report_dir : path-like
+    extra : sequence of str
+        Names of further files that will be written there (``report.html`` with ``--html``).
 
     Returns
     -------
@@ -788,7 +800,7 @@ def check_report_dir(report_dir: str | os.PathLike[str]) -> Path:
     """
     folder = check_output_dir(report_dir, create=False)
     if folder.is_dir():
-        for name in REPORT_FILES.values():
+        for name in (*REPORT_FILES.values(), *extra):
             check_output(folder / name)
     return folder
 

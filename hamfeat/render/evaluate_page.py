@@ -103,16 +103,18 @@ def tradeoff_figure(tradeoff: list[TradeOff], title: str) -> str | None:
         (line,) = ax.plot(t.accuracy, t.balanced_accuracy, marker=".", lw=1.2,
                           label=f"per {t.level} ({t.n})")
         acc0, bal0 = t.at(0.0)
+        accm, balm = t.at(t.model_alpha)
+        same = (acc0, bal0) == (accm, balm)  # one label for one point
         ax.scatter([acc0], [bal0], marker="s", s=36, color=line.get_color(), zorder=3)
-        ax.annotate("α=0 (argmax p)", (acc0, bal0), fontsize=7, xytext=(4, -10),
-                    textcoords="offset points")
+        ax.annotate("α=0 (argmax p)" + (f" = model α={t.model_alpha:g}" if same else ""),
+                    (acc0, bal0), fontsize=7, xytext=(6, -10), textcoords="offset points")
         acc1, bal1 = t.at(1.0)
         ax.annotate("α=1", (acc1, bal1), fontsize=7, xytext=(4, 2), textcoords="offset points")
-        accm, balm = t.at(t.model_alpha)
         ax.scatter([accm], [balm], marker="*", s=160, color=line.get_color(),
                    edgecolor="#1d2330", zorder=4)
-        ax.annotate(f"model α={t.model_alpha:g}", (accm, balm), fontsize=7, xytext=(6, 6),
-                    textcoords="offset points")
+        if not same:
+            ax.annotate(f"model α={t.model_alpha:g}", (accm, balm), fontsize=7, xytext=(6, 6),
+                        textcoords="offset points")
     ax.set_xlabel("accuracy")
     ax.set_ylabel("balanced accuracy")
     ax.set_title(title, fontsize=9)

@@ -323,7 +323,9 @@ def test_cli_page_in_browser(cli_page: dict, browser: str) -> None:
     assert not page.errors, page.errors
 
 
-def test_cli_unwritable_page_refused_before_scoring(gen: dict, tmp_path: Path) -> None:  # noqa: F811
+def test_cli_unwritable_page_refused_before_scoring(
+    gen: dict, tmp_path: Path, monkeypatch, capsys  # noqa: F811
+) -> None:
     rep = tmp_path / "rep"
     (rep / PAGE_NAME).mkdir(parents=True)  # the page's name is taken by a folder
     p = run("evaluate", str(gen["new"]), "--truth", str(gen["dx_csv"]), "--model",
@@ -336,7 +338,23 @@ def test_cli_unwritable_page_refused_before_scoring(gen: dict, tmp_path: Path) -
             str(gen["model"]), "--jobs", "1", "--report-dir", str(rep), "--no-plots",
             env=gen["env"])
     assert p.returncode == 1 and "Traceback" not in p.stderr, p.stderr
-    if os.geteuid() != 0:  # root writes anywhere
+    # a folder that cannot be written (as root, os.access says so only when told)
+    from hamfeat import score
+    from hamfeat.cli import main
+
+    def no_scoring(*a, **k):
+        raise AssertionError("scored")
+
+    monkeypatch.setattr(score, "score_folder", no_scoring)
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    code = main(["evaluate", str(gen["new"]), "--truth", str(gen["dx_csv"]), "--model",
+                 str(gen["model"]), "--report-dir", str(tmp_path / "ro" / "r"), "--html"])
+    monkeypatch.undo()
+    err = capsys.readouterr().err
+    assert code == 3 and err.strip() == (
+        f"hamfeat evaluate: error: {tmp_path / 'ro' / 'r'}: cannot write (Permission denied)"), err
+    assert not (tmp_path / "ro").exists()
+    if os.geteuid() != 0:  # really read-only (root writes anywhere)
         ro = tmp_path / "ro"
         ro.mkdir()
         ro.chmod(0o500)

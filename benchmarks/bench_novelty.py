@@ -280,6 +280,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--features", type=Path, default=ROOT / "out" / "features_auto.parquet")
     ap.add_argument("--cxr-features", type=Path, default=ROOT / "out" / "cxr14_features.parquet")
+    ap.add_argument("--segmenter", type=Path, default=ROOT / "out" / "segmenter.skops",
+                    help="the learned segmenter of --features, when its masks came from one")
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--cxr-data", type=Path, default=DEFAULT_DATA.parent / "nih-cxr14-sample")
     ap.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp)")
@@ -300,11 +302,18 @@ def main() -> None:
 
     table = load_table(args.features)
     cfg = table_config(table)
+    segmenter = None
+    if cfg.get("segmenter"):  # the table's automatic masks came from a learned segmenter
+        from hamfeat.segmenter import get_segmenter
+
+        segmenter = str(args.segmenter)
+        get_segmenter(segmenter, str(cfg["segmenter"]))  # the table's own, or stop here
     ham_config = FeatureConfig(
         families=tuple(cfg["families"]),
         color_constancy=bool(cfg["color_constancy"]),
         hair_removal=bool(cfg["hair_removal"]),
         long_side=int(cfg["long_side"]),
+        segmenter=segmenter,
     )
     names = feature_columns(table.columns)
     report: dict = {"machine": machine(), "features": str(args.features), "n_images": len(table)}
@@ -359,6 +368,10 @@ def main() -> None:
     print(f"training the HAM10000 {args.model} model ...", flush=True)
     t0 = time.perf_counter()
     train(args.features, model_path, model=args.model)
+    if segmenter is not None:  # score finds a model's segmenter beside it
+        beside = work / "segmenter.skops"
+        if not beside.exists():
+            beside.symlink_to(Path(segmenter).resolve())
     report["ham_model"] = {"model": args.model, "train_seconds": round(time.perf_counter() - t0)}
     folders = {k: write_images(work / "report" / k, generate(k, seed=0)) for k in KINDS}
     xr_all = work / "report" / "xray"

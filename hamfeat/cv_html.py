@@ -28,6 +28,7 @@ def write_cv_html(
     *,
     data_dir: str | os.PathLike[str] | None = None,
     oof_file: str = "cv_oof.parquet",
+    table_path: str | os.PathLike[str] | None = None,
     **kwargs,
 ) -> Path:
     """Write ``report_dir/report.html``.
@@ -45,6 +46,8 @@ def write_cv_html(
         The HAM10000 folder for the galleries' images and reference masks.
     oof_file : str
         The out-of-fold table's file name, as the page names it.
+    table_path : path-like, optional
+        Where the table was read from (a learned segmenter is looked for beside it).
     **kwargs
         ``per_class``, ``budget`` of :func:`hamfeat.cv_page.page_data`.
 
@@ -53,6 +56,7 @@ def write_cv_html(
     pathlib.Path
     """
     data = page_data(
-        report, oof, table, report_dir=report_dir, data_dir=data_dir, oof_file=oof_file, **kwargs
+        report, oof, table, report_dir=report_dir, data_dir=data_dir, oof_file=oof_file,
+        table_path=table_path, **kwargs,
     )
     return write_cv_page(data, Path(report_dir) / PAGE_NAME)

@@ -586,15 +586,53 @@ class CVPageData:
     oof_file: str = ""
 
 
-def _feature_config(table: pd.DataFrame):
+def table_feature_config(
+    table: pd.DataFrame, table_path: str | os.PathLike[str] | None = None
+) -> tuple[Any, str | None]:
+    """The feature configuration that re-makes a table's automatic masks, or why there is none.
+
+    A table whose automatic masks came from a learned segmenter records its hash (and its file
+    name); the file is looked for beside the table, as ``score`` looks for a model's segmenter
+    beside the model, and must have that hash.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        A ``hamfeat features`` table (its ``attrs`` kept).
+    table_path : path-like, optional
+        Where the table was read from.
+
+    Returns
+    -------
+    config : hamfeat.pipeline.FeatureConfig or None
+        None when the table's segmenter cannot be found.
+    problem : str or None
+        Why ``config`` is None.
+    """
     from hamfeat.evaluate import table_config
     from hamfeat.pipeline import FeatureConfig
+    from hamfeat.segmenter import file_sha
 
     cfg = table_config(table)
+    sha = cfg.get("segmenter")
+    segmenter = None
+    if sha:
+        meta = table.attrs.get("hamfeat", {}) if isinstance(table.attrs, dict) else {}
+        name = Path(str(meta.get("segmenter_file") or "segmenter.skops")).name
+        where = Path(table_path).parent if table_path is not None else None
+        path = where / name if where is not None else None
+        if path is None or not path.is_file():
+            return None, (f"the table's masks came from a learned segmenter (hash {sha}); "
+                          f"{name} was not found beside the table")
+        if file_sha(path) != str(sha):
+            return None, (f"the table's masks came from a learned segmenter (hash {sha}); "
+                          f"{path} has another hash")
+        segmenter = str(path)
     return FeatureConfig(
         long_side=int(cfg.get("long_side", 300)),
         hair_removal=bool(cfg.get("hair_removal", False)),
-    )
+        segmenter=segmenter,
+    ), None
 
 
 def page_data(
@@ -607,6 +645,7 @@ def page_data(
     per_class: int = GALLERY_PER_CLASS,
     budget: int = DICE_BUDGET,
     oof_file: str = "cv_oof.parquet",
+    table_path: str | os.PathLike[str] | None = None,
 ) -> CVPageData:
     """Gather what the CV page shows.
 
@@ -624,6 +663,11 @@ def page_data(
         The HAM10000 folder (``images/``, ``masks/``) for the galleries; None: no image
         galleries (the error gallery lists its images without thumbnails).
     per_class, budget : int
+    oof_file : str
+        The out-of-fold table's file name, as the page names it.
+    table_path : path-like, optional
+        Where the table was read from: a learned segmenter that made its masks is looked for
+        beside it (:func:`table_feature_config`).
 
     Returns
     -------
@@ -644,8 +688,11 @@ def page_data(
         notes.append("no trade-off figure (plots were not written)")
     source = None
     seg = None
-    if data_dir is not None:
-        source = ImageSource.from_data_dir(table, data_dir, _feature_config(table))
+    config, problem = table_feature_config(table, table_path)
+    if data_dir is not None and config is None:
+        notes.append(f"no image galleries: {problem}")
+    elif data_dir is not None:
+        source = ImageSource.from_data_dir(table, data_dir, config)
         seg = segmentation_gallery(table, source, per_class=per_class, budget=budget)
     else:
         notes.append("no data folder: no image galleries (pass --data DIR)")

@@ -1072,7 +1072,8 @@ def run_cv(
         from hamfeat.cv_html import write_cv_html
 
         say("cv: writing the page")
-        write_cv_html(report, best_oof, table, report_dir, data_dir=data_dir, oof_file=OOF_FILE)
+        write_cv_html(report, best_oof, table, report_dir, data_dir=data_dir, oof_file=OOF_FILE,
+                      table_path=features_path)
     say(f"cv: report written to {report_dir} ({report['timings']['total_wall_s']:.0f} s)")
     return report
 

@@ -32,6 +32,7 @@ from hamfeat.cv_page import (
     error_gallery,
     lowest_k,
     segmentation_gallery,
+    table_feature_config,
 )
 from hamfeat.data import CLASSES
 from hamfeat.evaluate import make_synthetic_table, run_cv
@@ -265,6 +266,12 @@ def real_subset(ham_dir, tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("cvreal")
     path = root / "subset.parquet"
     sub.to_parquet(path)
+    seg_name = sub.attrs.get("hamfeat", {}).get("segmenter_file")
+    if seg_name:  # a learned segmenter's masks: it is looked for beside the table
+        seg = Path(src).parent / Path(seg_name).name
+        if not seg.is_file():
+            pytest.skip(f"the real table's learned segmenter {seg} is missing")
+        (root / seg.name).symlink_to(seg.resolve())
     return {"root": root, "path": path, "table": sub, "data": ham_dir}
 
 
@@ -304,7 +311,9 @@ def test_real_segmentation_gallery_is_the_lowest_dice(real_subset):
     """With every class within the budget, the gallery is the brute-force lowest Dice; the
     areas it ranks by are the automatic masks' (the table's) and bound the Dice."""
     table = real_subset["table"]
-    src = ImageSource.from_data_dir(table, real_subset["data"], FeatureConfig())
+    config, problem = table_feature_config(table, real_subset["path"])
+    assert problem is None
+    src = ImageSource.from_data_dir(table, real_subset["data"], config)
     g = segmentation_gallery(table, src, per_class=3)
     for c in CLASSES:
         dices = []
@@ -337,3 +346,24 @@ def test_cli_html_options_refused_before_work(tmp_path, capsys):
     code = main(["cv", "--dataset", "cxr14", "--features", str(path), "--html"])
     assert code == 2
     assert "--html only applies to dermoscopy" in capsys.readouterr().err
+
+
+def test_table_feature_config_finds_the_tables_segmenter(tmp_path):
+    """A table made with a learned segmenter: the page re-makes its masks with that segmenter
+    (found beside the table, checked by hash), never silently with the classical one."""
+    from hamfeat.segmenter import file_sha
+
+    table = make_synthetic_table(30, seed=1)
+    config, problem = table_feature_config(table, tmp_path / "t.parquet")
+    assert problem is None and config.segmenter is None and config.long_side == 256
+    seg = tmp_path / "seg.skops"
+    seg.write_bytes(b"not really a segmenter, only its hash matters here")
+    table.attrs["hamfeat"]["config"]["segmenter"] = file_sha(seg)
+    table.attrs["hamfeat"]["segmenter_file"] = "/elsewhere/seg.skops"
+    config, problem = table_feature_config(table, tmp_path / "t.parquet")
+    assert problem is None and config.segmenter == str(seg)
+    config, problem = table_feature_config(table, tmp_path / "sub" / "t.parquet")
+    assert config is None and "seg.skops was not found beside the table" in problem
+    seg.write_bytes(b"another file")
+    config, problem = table_feature_config(table, tmp_path / "t.parquet")
+    assert config is None and "another hash" in problem

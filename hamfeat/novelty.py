@@ -220,6 +220,8 @@ class NoveltyDetector(BaseEstimator):
         numpy.ndarray of float, shape (n_rows,)
         """
         check_is_fitted(self, "threshold_")
+        if len(X) == 0:
+            return np.empty(0, dtype=np.float64)
         state = {k: getattr(self, k) for k in _STATE}
         return self._score(state, self._matrix(X))
 

@@ -38,6 +38,7 @@ from hamfeat.imageio import (
 )
 from hamfeat.preprocess import remove_hair, shades_of_gray
 from hamfeat.segment import segment_lesion
+from hamfeat.segment_learned import MIN_SIDE as LEARNED_MIN_SIDE
 from hamfeat.segmenter import file_sha, get_segmenter
 
 __all__ = [
@@ -213,6 +214,16 @@ def prepare_image(
             cmask = None
     if config.region == "whole":
         cmask, source, method = np.ones(canon.shape[:2], dtype=bool), "whole", "whole"
+    elif cmask is None and config.segmenter is not None and min(canon.shape[:2]) < LEARNED_MIN_SIDE:
+        # too thin for the learned segmenter's grid (a strip): the classical segmenter, named
+        # as a fallback so that score flags it (seg_fallback)
+        seg = segment_lesion(canon)
+        cmask, source, method = seg.mask, "auto", f"fallback_small_{seg.method}"
+        warnings.append(
+            f"{name}: {canon.shape[1]}x{canon.shape[0]} at canonical size, too small for the "
+            f"learned segmenter (at least {LEARNED_MIN_SIDE}x{LEARNED_MIN_SIDE}); segmented "
+            "classically"
+        )
     elif cmask is None and config.segmenter is not None:
         cmask, method = get_segmenter(config.segmenter).segment(canon)
         source = "auto"

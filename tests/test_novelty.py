@@ -168,3 +168,17 @@ def test_mask_mode() -> None:
     t = pd.DataFrame({"mask_source": ["given"] * 9 + ["auto"]})
     assert mask_mode(t) == {"mode": "given", "counts": {"given": 9, "auto": 1}}
     assert mask_mode(pd.DataFrame({"x": [1]}))["mode"] == "unknown"
+
+
+def test_detector_scores_no_rows() -> None:
+    """A batch whose images all failed gives an empty frame: no rows, no error."""
+    from hamfeat.evaluate import make_synthetic_table
+    from hamfeat.models import feature_columns
+    from hamfeat.novelty import NoveltyDetector
+
+    t = make_synthetic_table(40, seed=3)
+    names = feature_columns(t.columns)[:12]
+    for method in ("mahalanobis", "knn", "iforest"):
+        det = NoveltyDetector(method=method).fit(t[names])
+        assert det.score_samples(t[names].iloc[:0]).shape == (0,)
+        assert det.is_novel(t[names].iloc[:0]).shape == (0,)

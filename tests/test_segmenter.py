@@ -82,6 +82,31 @@ def test_new_images_get_the_full_model_and_scores_need_the_segmenter(trained: di
     )
 
 
+@pytest.mark.parametrize("shape", [(20, 4000), (4000, 16), (16, 600)])
+def test_images_too_thin_for_the_learned_segmenter_are_scored_and_flagged(
+    trained: dict, shape: tuple[int, int]
+) -> None:
+    """A strip (16 px a side or more, so decoded) is under the learned segmenter's 16 px at
+    canonical size: the classical segmenter makes its mask, named as a fallback, and score
+    flags it, never an error row (the rest of the batch is unaffected)."""
+    import cv2
+
+    root = trained["root"]
+    folder = root / f"thin_{shape[0]}x{shape[1]}"
+    folder.mkdir()
+    rng = np.random.default_rng(sum(shape))
+    cv2.imwrite(str(folder / "strip.png"), rng.integers(0, 255, (*shape, 3), dtype=np.uint8))
+    write_jpeg(folder / "normal.jpg", synthetic_lesion(90, 120, seed=7)[0])
+    out = folder / "s.csv"
+    p = run("score", str(folder), "--model", str(trained["model"]), "-o", str(out),
+            "--jobs", "1", cwd=root)
+    assert p.returncode == 0, p.stderr
+    s = pd.read_csv(out).set_index("image_id")
+    assert s["error"].isna().all(), s["error"]
+    assert "seg_fallback" in str(s.loc["strip", "flags"])
+    assert s.loc["strip", "prediction"] in ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
+
+
 def test_another_segmenter_file_is_refused(trained: dict) -> None:
     root = trained["root"]
     other = root / "other.skops"

@@ -76,3 +76,13 @@ def steady_allocator() -> bool:
         return bool(ok)
     except (OSError, AttributeError):
         return False
+
+
+def write_md_json(report: Path | str, res: dict, md: str) -> None:
+    """A study's Markdown report and its JSON beside it (``.json``), each written atomically."""
+    from hamfeat._io import write_output
+
+    report = Path(report)
+    blob = json.dumps(res, indent=1) + "\n"
+    write_output(report.with_suffix(".json"), lambda fh: fh.write(blob), binary=False)
+    write_output(report, lambda fh: fh.write(md), binary=False)

@@ -28,7 +28,6 @@ The JSON beside the Markdown holds every number.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -36,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hamfeat._io import write_output
+from _common import write_md_json
 from hamfeat.data import CLASSES
 from hamfeat.evaluate import average_oof, grouped_splits, load_table, oof_predictions
 from hamfeat.models import make_model
@@ -187,10 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             best = max(rows.items(), key=lambda kv: kv[1]["balanced_accuracy"])
             print(f"{mk} / {training}: best {best[0]} {best[1]['accuracy']:.3f} / "
                   f"{best[1]['balanced_accuracy']:.3f} ({wall:.0f} s)", file=sys.stderr)
-    report = Path(a.report)
-    blob, md = json.dumps(res, indent=1) + "\n", _markdown(res)
-    write_output(report.with_suffix(".json"), lambda fh: fh.write(blob), binary=False)
-    write_output(report, lambda fh: fh.write(md), binary=False)
+    write_md_json(a.report, res, _markdown(res))
     return 0
 
 

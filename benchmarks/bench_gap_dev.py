@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 import time
 from pathlib import Path
@@ -44,8 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from _common import machine
-from hamfeat._io import write_output
+from _common import machine, write_md_json
 from hamfeat.data import CLASSES
 from hamfeat.evaluate import (
     ACC_FLOOR,
@@ -358,10 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         r = res["rows"][name]
         print(f"{name}: {r['alpha_acc']:.3f} / {r['alpha_bal']:.3f}", file=sys.stderr)
     res["wall_s"] = time.perf_counter() - t_all
-    report = Path(a.report)
-    blob, md = json.dumps(res, indent=1) + "\n", _markdown(res)
-    write_output(report.with_suffix(".json"), lambda fh: fh.write(blob), binary=False)
-    write_output(report, lambda fh: fh.write(md), binary=False)
+    write_md_json(a.report, res, _markdown(res))
     return 0
 
 

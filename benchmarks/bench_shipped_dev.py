@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 import tempfile
 import time
@@ -35,8 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _common import machine
-from hamfeat._io import write_output
+from _common import machine, write_md_json
 from hamfeat.data import CLASSES
 from hamfeat.evaluate import (
     ACC_FLOOR,
@@ -220,10 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label}: chosen {chosen} {r['accuracy']:.3f} / {r['balanced_accuracy']:.3f}",
               file=sys.stderr)
     res["wall_s"] = time.perf_counter() - t_all
-    report = Path(a.report)
-    blob, md = json.dumps(res, indent=1) + "\n", _markdown(res)
-    write_output(report.with_suffix(".json"), lambda fh: fh.write(blob), binary=False)
-    write_output(report, lambda fh: fh.write(md), binary=False)
+    write_md_json(a.report, res, _markdown(res))
     return 0
 
 

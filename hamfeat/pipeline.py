@@ -277,6 +277,14 @@ def compute_features(
         except Exception as exc:  # one failing family is NaN + warning, never a dead batch
             warnings.append(f"{name}: feature family {fam.name} failed ({exc}); set to NaN")
             values = np.full(n, np.nan)
+        inf = np.isinf(values)
+        if inf.any():  # undefined, as NaN is: no model or statistic can take an infinity
+            bad = [fam.names()[i] for i in np.flatnonzero(inf)]
+            warnings.append(
+                f"{name}: infinite value of {', '.join(bad[:3])}"
+                + (f" and {len(bad) - 3} more" if len(bad) > 3 else "") + "; set to NaN"
+            )
+            values = np.where(inf, np.nan, values)
         parts.append(values)
     return ImageFeatures(np.concatenate(parts), source, method, warnings)
 

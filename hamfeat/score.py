@@ -351,6 +351,12 @@ def score_folder(
         res.notes = notes
         return res
     if len(feats):
+        # an infinity (from a cache written before compute_features set them to NaN) must not
+        # kill the batch: it is as undefined as NaN, which every model imputes
+        num = feats.select_dtypes("number").columns
+        if np.isinf(feats[num].to_numpy(dtype=np.float64)).any():
+            feats = feats.copy()
+            feats[num] = feats[num].replace([np.inf, -np.inf], np.nan)
         proba = model.predict_proba(feats).to_numpy()
         q = _decision_weights(model, proba)
         # argmax of the decision weights is exactly the model's predict (one pass, not two)

@@ -83,6 +83,29 @@ def test_failing_family_is_nan_and_warning(lesion, monkeypatch, caplog) -> None:
     assert np.isnan(X[0, wave]).all() and np.isfinite(X[0, other]).all()
 
 
+def test_infinite_feature_is_nan_and_warning(lesion, monkeypatch) -> None:
+    """An infinity is undefined, as NaN is: set to NaN with a warning naming the feature, so
+    that no model (the imputers refuse infinities) and no statistic ever sees one."""
+    rgb, mask = lesion
+    fam = FAMILIES["shape"]
+    real = fam.compute
+
+    def with_inf(ctx):
+        v = np.asarray(real(ctx), dtype=np.float64).copy()
+        v[1], v[3] = np.inf, -np.inf
+        return v
+
+    monkeypatch.setattr(fam, "compute", with_inf)
+    res = compute_features(rgb, mask, name="img.jpg")
+    names = feature_names()
+    first = names.index(fam.names()[0])
+    assert np.isnan(res.values[[first + 1, first + 3]]).all()
+    assert not np.isinf(res.values).any()
+    assert np.isfinite(res.values[first]) and np.isfinite(res.values[first + 2])
+    warn = [w for w in res.warnings if "infinite value" in w]
+    assert warn and fam.names()[1] in warn[0] and fam.names()[3] in warn[0]
+
+
 def test_bad_mask_falls_back_to_auto_with_warning(tmp_path: Path, lesion) -> None:
     rgb, mask = lesion
     img = write_jpeg(tmp_path / "a.jpg", rgb)

@@ -47,24 +47,24 @@ def _pct(value: Any, digits: int = 0) -> str:
     return f"{100.0 * float(value):.{int(digits)}f}%"
 
 
+def _finite(value: Any) -> float | None:
+    """``value`` as a float, or None when it is missing (None, NaN, infinite)."""
+    if value is None:
+        return None
+    v = float(value)
+    return v if np.isfinite(v) else None
+
+
 def _num(value: Any, digits: int = 3) -> str:
     """A number with ``digits`` significant digits (``"missing"`` for NaN/None)."""
-    if value is None:
-        return "missing"
-    v = float(value)
-    if not np.isfinite(v):
-        return "missing"
-    return f"{v:.{int(digits)}g}"
+    v = _finite(value)
+    return "missing" if v is None else f"{v:.{int(digits)}g}"
 
 
 def _fixed(value: Any, digits: int = 3) -> str:
     """A number with ``digits`` decimals (``"n/a"`` for NaN/None: not defined)."""
-    if value is None:
-        return "n/a"
-    v = float(value)
-    if not np.isfinite(v):
-        return "n/a"
-    return f"{v:.{int(digits)}f}"
+    v = _finite(value)
+    return "n/a" if v is None else f"{v:.{int(digits)}f}"
 
 
 @functools.lru_cache(maxsize=1)

@@ -712,7 +712,10 @@ def main() -> None:
     if HAVE_MAHOTAS:
         libs.append(f"mahotas {mahotas.__version__}")
     if HAVE_PYWT:
-        libs.append(f"PyWavelets {pywt.__version__}")
+        from importlib.metadata import version
+
+        # pywt.__version__ of the 1.9.0 wheel still says 1.8.0: ask the distribution
+        libs.append(f"PyWavelets {version('PyWavelets')}")
     libs.append(f"scipy {scipy.__version__}")
     info["libs"] = ", ".join(libs)
     ids = select_images(n)

@@ -27,7 +27,7 @@ all: features train
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev,plots,dask]"
+	$(PY) -m pip install --quiet -e ".[dev,plots,dask,bench]"
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -34,7 +34,9 @@ def describe(value):
     if isinstance(value, dict):
         return {str(k): describe(v) for k, v in sorted(value.items())}
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return {"__float__": "nan"}  # NaN != NaN: compared as text
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     return {"__repr__": repr(value)}

@@ -105,6 +105,10 @@ def make_model(
     ValueError
         For an unknown model name, family or option.
 
+    Notes
+    -----
+    Longer than 80 lines for this documentation only: the body is the pipeline's five steps.
+
     Examples
     --------
     >>> model = make_model("rf", families=["color", "shape"], n_estimators=10)

@@ -383,9 +383,28 @@ def load_model(
         type, a file that is not a hamfeat model, another ``FEATURES_VERSION``, feature names or
         a configuration that do not match.
     """
+    path = Path(path)
+    payload = _read_payload(path)
+    names, config = _check_payload(path, payload, expected_feature_names, expected_config)
+    return LoadedModel(
+        estimator=payload["estimator"],
+        feature_names=names,
+        config=config,
+        classes=[str(c) for c in payload["classes"]],
+        hamfeat_version=str(payload.get("hamfeat_version", "")),
+        features_version=int(payload["features_version"]),
+        training_table_hash=str(payload.get("training_table_hash", "")),
+        extra=dict(payload.get("extra") or {}),
+        training_stats=payload.get("training_stats"),
+        path=str(path),
+        novelty=payload.get("novelty"),
+    )
+
+
+def _read_payload(path: Path) -> dict:
+    """The header dict of a skops model file, after the allow-list check (:func:`load_model`)."""
     import skops.io as sio
 
-    path = Path(path)
     if not path.is_file():
         raise ModelError(path, "model file not found")
     if not zipfile.is_zipfile(path):
@@ -419,6 +438,16 @@ def load_model(
     lacking = [k for k in required if k not in payload]
     if lacking:
         raise ModelError(path, f"model file lacks {', '.join(lacking)}")
+    return payload
+
+
+def _check_payload(
+    path: Path,
+    payload: dict,
+    expected_feature_names: Iterable[str] | None,
+    expected_config: Mapping[str, Any] | None,
+) -> tuple[list[str], dict]:
+    """The model's feature names and configuration, checked against the expected ones."""
     current = _current_features_version()
     if int(payload["features_version"]) != current:
         raise ModelError(
@@ -448,16 +477,4 @@ def load_model(
                 "feature configuration does not match the model's "
                 f"(differs in: {', '.join(diff[:5])})",
             )
-    return LoadedModel(
-        estimator=payload["estimator"],
-        feature_names=names,
-        config=config,
-        classes=[str(c) for c in payload["classes"]],
-        hamfeat_version=str(payload.get("hamfeat_version", "")),
-        features_version=int(payload["features_version"]),
-        training_table_hash=str(payload.get("training_table_hash", "")),
-        extra=dict(payload.get("extra") or {}),
-        training_stats=payload.get("training_stats"),
-        path=str(path),
-        novelty=payload.get("novelty"),
-    )
+    return names, config

@@ -1,10 +1,10 @@
-"""The Dask backend of :func:`hamfeat.extract.extract_table`: chunks of images on a cluster.
+"""The Dask backend (:mod:`hamfeat.backends`): the worker function on a cluster, item by item.
 
-Workers only compute: each task is one chunk of images, run by the same
-:func:`hamfeat.extract._work` as the joblib backend, and returns its per-image results. The
-calling process (the Dask *client*) collects them and owns the cache and every write, so the
-cache, the atomic writes and resuming after a kill behave exactly as on one machine, and the
-features are the same bit for bit.
+Workers only compute: each task is one item (for :func:`hamfeat.extract.extract_table`, a
+chunk of images), run by the worker function the caller gives (the same as on the joblib
+backend), and returns its result. The calling process (the Dask *client*) collects them and
+owns the cache and every write, so the cache, the atomic writes and resuming after a kill
+behave exactly as on one machine, and the features are the same bit for bit.
 
 A worker that dies mid-run loses its tasks; the scheduler runs them again on the other
 workers (or on the worker its nanny restarts). Each task has its own key, made of a token for
@@ -25,10 +25,11 @@ import os
 import socket
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from hamfeat.errors import HamfeatError
 
@@ -114,16 +115,15 @@ def _tune_malloc() -> bool:
     return bool(mallopt(m_mmap_threshold, 16 << 20) and mallopt(m_trim_threshold, 64 << 20))
 
 
-def _task(chunk: list, config, expected: tuple[str, ...]) -> tuple[str, object]:
-    """Worker side: ``("ok", results)``, or ``("mismatch", description)`` for another setup."""
-    from hamfeat.extract import _work
-
+def _task(chunk: Any, work: Callable[[Any], Any], expected: tuple[str, ...]) -> tuple[str, object]:
+    """Worker side: ``("ok", work(chunk))``, or ``("mismatch", description)`` for another
+    setup."""
     _tune_malloc()
     mine = fingerprint()
     if mine != expected:
         diff = [f"{m} (client: {e})" for m, e in zip(mine, expected, strict=False) if m != e]
         return "mismatch", f"{socket.gethostname()} pid {os.getpid()}: " + ", ".join(diff)
-    return "ok", _work(chunk, config)
+    return "ok", work(chunk)
 
 
 def _announce(client, where: str) -> None:
@@ -198,28 +198,30 @@ def connect(scheduler: str | None = None, n_workers: int | None = None, *, annou
 
 
 def run_chunks(
-    chunks: list[list],
-    config,
+    work: Callable[[Any], Any],
+    chunks: list,
     *,
     scheduler: str | None = None,
     n_workers: int | None = None,
     announce: bool = True,
-) -> Iterator[list]:
-    """Run :func:`hamfeat.extract._work` on every chunk on a Dask cluster; yield each result once.
+) -> Iterator[Any]:
+    """Run ``work`` on every chunk on a Dask cluster; yield each result once.
 
     Parameters
     ----------
-    chunks : list of list
-        The chunks of ``(index, image_path, mask_path)`` items.
-    config : FeatureConfig
-        The feature configuration.
+    work : callable
+        The worker function, ``work(chunk)``; picklable (e.g. a :func:`functools.partial` of a
+        module-level function).
+    chunks : list
+        The items, one task each (for feature extraction: chunks of
+        ``(index, image_path, mask_path)``).
     scheduler, n_workers, announce
         As in :func:`connect`.
 
     Yields
     ------
-    list
-        The per-image results of one chunk, in completion order; every chunk exactly once.
+    object
+        ``work(chunk)`` of one chunk, in completion order; every chunk exactly once.
 
     Raises
     ------
@@ -235,7 +237,7 @@ def run_chunks(
 
         token = uuid.uuid4().hex[:12]
         keys = [f"hamfeat-chunk-{token}-{i}" for i in range(len(chunks))]
-        futures = client.map(_task, chunks, config=config, expected=fingerprint(), key=keys)
+        futures = client.map(_task, chunks, work=work, expected=fingerprint(), key=keys)
         index = {f.key: i for i, f in enumerate(futures)}
         pending = dict(enumerate(futures))
         del futures

@@ -119,12 +119,11 @@ def _family_help(what: str, *, gray: bool = True) -> _LazyHelp:
 
 def _model_help(what: str, *, default: str, cxr_default: str) -> _LazyHelp:
     def make() -> str:
-        from hamfeat.evaluate_multilabel import CXR_MODELS
-        from hamfeat.models import MODEL_NAMES
+        from hamfeat.models import MULTICLASS, MULTILABEL, model_names
 
         return (
-            f"{what}: {', '.join(MODEL_NAMES)} (default: {default}); --dataset cxr14: "
-            f"{', '.join(CXR_MODELS)} (default: {cxr_default})"
+            f"{what}: {', '.join(model_names(MULTICLASS))} (default: {default}); --dataset "
+            f"cxr14: {', '.join(model_names(MULTILABEL))} (default: {cxr_default})"
         )
 
     return _LazyHelp(make)
@@ -250,30 +249,36 @@ def _output_format(command: str, path: str, suffixes: dict[str, str]) -> str | N
 
 def _backend(args: argparse.Namespace) -> dict | None:
     """``backend``/``scheduler`` arguments; ``None`` after a one-line usage error on stderr."""
-    if args.scheduler and args.backend == "joblib":
-        print(f"hamfeat {args.command}: error: --scheduler needs --backend dask", file=sys.stderr)
-        return None
-    if not (args.scheduler or args.backend == "dask"):
-        return {}
-    from hamfeat._dask import INSTALL_HINT, available
+    from hamfeat.backends import DEFAULT_BACKEND, get_backend, scheduler_backend
 
-    if not available():
-        flag = "--scheduler" if args.scheduler else "--backend dask"
+    if args.scheduler and args.backend and not get_backend(args.backend).takes_scheduler:
         print(
-            f"hamfeat {args.command}: error: {flag} needs Dask, which is not installed: "
-            f"{INSTALL_HINT}",
+            f"hamfeat {args.command}: error: --scheduler needs --backend "
+            f"{scheduler_backend().name}",
             file=sys.stderr,
         )
         return None
-    return {"backend": "dask", "scheduler": args.scheduler}
+    if not args.scheduler and args.backend in (None, DEFAULT_BACKEND):
+        return {}
+    backend = scheduler_backend() if args.scheduler else get_backend(args.backend)
+    if not backend.available():
+        flag = "--scheduler" if args.scheduler else f"--backend {backend.name}"
+        print(
+            f"hamfeat {args.command}: error: {flag} needs {backend.needs}, which is not "
+            f"installed: {backend.install_hint}",
+            file=sys.stderr,
+        )
+        return None
+    return {"backend": backend.name, "scheduler": args.scheduler}
 
 
 def _add_backend_args(p: argparse.ArgumentParser) -> None:
+    from hamfeat.backends import backend_names, get_backend
+
     p.add_argument(
         "--backend",
-        choices=("joblib", "dask"),
-        help="joblib: processes on this machine (default); dask: a Dask cluster (--scheduler, "
-        "else a local one of --jobs workers; needs hamfeat[dask])",
+        choices=backend_names(),
+        help="; ".join(f"{n}: {get_backend(n).description}" for n in backend_names()),
     )
     p.add_argument(
         "--scheduler",
@@ -354,9 +359,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"hamfeat train: model {args.model} written to {path}", file=sys.stderr)
         return EXIT_OK
     from hamfeat.evaluate import train
-    from hamfeat.models import MODEL_NAMES
+    from hamfeat.models import MULTICLASS, model_names
 
-    _check_names("--model", args.model, MODEL_NAMES)
+    _check_names("--model", args.model, model_names(MULTICLASS))
     args.model = args.model or "ensemble"
     path = train(
         args.features,
@@ -414,9 +419,9 @@ def _cmd_cv(args: argparse.Namespace) -> int:
         print(f"hamfeat cv: reports written to {args.report_dir}", file=sys.stderr)
         return EXIT_OK
     from hamfeat.evaluate import run_cv
-    from hamfeat.models import MODEL_NAMES
+    from hamfeat.models import MULTICLASS, model_names
 
-    _check_names("--models", args.models, MODEL_NAMES)
+    _check_names("--models", args.models, model_names(MULTICLASS))
     args.report_dir = args.report_dir or DEFAULT_REPORT_DIR
     kwargs = {}
     if args.models:
@@ -669,13 +674,12 @@ RECURSIVE_HELP = "include sub-folders (default: the folder's own files only)"
 
 
 def _cv_models_help() -> str:
-    from hamfeat.evaluate import MAIN_MODELS
-    from hamfeat.evaluate_multilabel import CXR_MODELS
-    from hamfeat.models import MODEL_NAMES
+    from hamfeat.models import MULTICLASS, MULTILABEL, model_names
 
     return (
-        f"models to evaluate, comma-separated: {', '.join(MODEL_NAMES)} (default: "
-        f"{','.join(MAIN_MODELS)}); --dataset cxr14: {', '.join(CXR_MODELS)} (default: all)"
+        f"models to evaluate, comma-separated: {', '.join(model_names(MULTICLASS))} (default: "
+        f"{','.join(model_names(MULTICLASS, default=True))}); --dataset cxr14: "
+        f"{', '.join(model_names(MULTILABEL))} (default: all)"
     )
 
 

@@ -10,6 +10,7 @@ flushed before the kill and the next run computes only the rest.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -24,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from hamfeat._io import _read_only_fs, check_output, write_output
+from hamfeat.backends import Backend, get_backend, scheduler_backend
 from hamfeat.errors import HamfeatError, ImageError, OutputError, Problem
 from hamfeat.imageio import open_regular
 from hamfeat.pipeline import FeatureConfig, extract_file
@@ -350,8 +352,9 @@ def extract_table(
     progress_lines : (str, float), optional
         Instead of a bar, print ``"<prefix>: 3200/10015 images, 41 s"`` on stderr every so many
         seconds (for a log file, where a bar is unreadable).
-    backend : {"joblib", "dask"}
-        Where the chunks of images are computed: local joblib processes, or a Dask cluster
+    backend : str
+        A name of :func:`hamfeat.backends.backend_names`: where the chunks of images are
+        computed: ``joblib``, local processes, or ``dask``, a Dask cluster
         (``pip install 'hamfeat[dask]'``): the one at ``scheduler``, else a local cluster of
         ``jobs`` worker processes. This process keeps the cache and writes; results are
         identical.
@@ -363,14 +366,8 @@ def extract_table(
     -------
     ExtractionResult
     """
-    if scheduler:
-        backend = "dask"
-    if backend not in ("joblib", "dask"):
-        raise ValueError(f"backend must be 'joblib' or 'dask', not {backend!r}")
-    if backend == "dask":
-        from hamfeat._dask import require
-
-        require()
+    runner = scheduler_backend() if scheduler else get_backend(backend)
+    runner.require()
     config = config or FeatureConfig()
     names = config.feature_names()
     if cache_dir is True:
@@ -407,7 +404,7 @@ def extract_table(
     n_done = n_cached
     flush_seconds = float(os.environ.get("HAMFEAT_FLUSH_SECONDS", FLUSH_SECONDS))
     try:
-        for results in _run(todo, config, jobs, backend, scheduler):
+        for results in _run(todo, config, jobs, runner, scheduler):
             for idx, values, source, method, warns, error in results:
                 if error is not None:
                     errors[idx] = error
@@ -470,22 +467,11 @@ def _strip_path(message: str, path: str) -> str:
 
 
 def _run(
-    todo: list, config: FeatureConfig, jobs: int, backend: str = "joblib", scheduler=None
+    todo: list, config: FeatureConfig, jobs: int, backend: Backend, scheduler: str | None = None
 ) -> Iterator[list]:
-    chunks = list(_chunks(todo, CHUNK))
-    if backend == "dask":
-        from hamfeat._dask import run_chunks
-
-        yield from run_chunks(chunks, config, scheduler=scheduler, n_workers=jobs)
-        return
-    if jobs == 1 or len(chunks) <= 1:
-        for chunk in chunks:
-            yield _work(chunk, config)
-        return
-    from joblib import Parallel, delayed
-
-    parallel = Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1)
-    yield from parallel(delayed(_work)(chunk, config) for chunk in chunks)
+    """The per-image results of every chunk of ``todo``, computed by ``backend``."""
+    work = functools.partial(_work, config=config)
+    yield from backend.run(work, list(_chunks(todo, CHUNK)), jobs=jobs, scheduler=scheduler)
 
 
 def extract_dataset(

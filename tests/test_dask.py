@@ -258,16 +258,30 @@ def test_scheduler_with_joblib_backend_is_a_usage_error(ham_folder, tmp_path, ca
 
 
 def test_task_checks_the_setup_then_runs_the_one_code_path(ham_folder) -> None:
+    from functools import partial
+
     from hamfeat.extract import _work
 
     table = load_dataset(ham_folder).table
     pairs = zip(table["image_path"], table["mask_path"], strict=True)
     items = [(i, p, m) for i, (p, m) in enumerate(pairs)]
-    status, results = _dask._task(items, CONFIG, _dask.fingerprint())
+    work = partial(_work, config=CONFIG)  # what extract_table gives every backend
+    status, results = _dask._task(items, work, _dask.fingerprint())
     assert status == "ok" and len(results) == len(items)
     for got, want in zip(results, _work(items, CONFIG), strict=True):
         assert got[0] == want[0] and got[1].tobytes() == want[1].tobytes()
     other = tuple(f"{f} (other)" for f in _dask.fingerprint())
-    status, message = _dask._task(items, CONFIG, other)
+    status, message = _dask._task(items, work, other)
     assert status == "mismatch" and "(client: hamfeat" in message
-    assert list(_dask.run_chunks([], CONFIG)) == []  # nothing to do: no cluster is started
+    assert list(_dask.run_chunks(work, [])) == []  # nothing to do: no cluster is started
+
+
+def test_dask_backend_does_not_import_extraction() -> None:
+    """The Dask module is given the worker function; it imports nothing of hamfeat.extract."""
+    import ast
+
+    tree = ast.parse(Path(_dask.__file__).read_text())
+    imported = {
+        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+    } | {a.name for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
+    assert not any(m and m.startswith(("hamfeat.extract", "hamfeat.backends")) for m in imported)

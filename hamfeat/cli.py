@@ -119,8 +119,8 @@ def _family_help(what: str, *, gray: bool = True) -> _LazyHelp:
 
 def _model_help(what: str, *, default: str, cxr_default: str) -> _LazyHelp:
     def make() -> str:
-        from hamfeat.evaluate_multilabel import CXR_MODELS
         from hamfeat.models import MODEL_NAMES
+        from hamfeat.models_multilabel import CXR_MODELS
 
         return (
             f"{what}: {', '.join(MODEL_NAMES)} (default: {default}); --dataset cxr14: "
@@ -343,7 +343,8 @@ def _cmd_features(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     if args.dataset == "cxr14":
-        from hamfeat.evaluate_multilabel import CXR_MODELS, PATCHKM, train_multilabel
+        from hamfeat.models_multilabel import CXR_MODELS, PATCHKM
+        from hamfeat.training import train_multilabel
 
         _check_names("--model", args.model, CXR_MODELS)
         args.model = args.model or PATCHKM
@@ -353,8 +354,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
         print(f"hamfeat train: model {args.model} written to {path}", file=sys.stderr)
         return EXIT_OK
-    from hamfeat.evaluate import train
     from hamfeat.models import MODEL_NAMES
+    from hamfeat.training import train
 
     _check_names("--model", args.model, MODEL_NAMES)
     args.model = args.model or "ensemble"
@@ -390,7 +391,8 @@ def _cmd_cv(args: argparse.Namespace) -> int:
     command = "hamfeat " + " ".join(sys.argv[1:]) if args.argv is None else args.argv
     say = lambda msg: print(f"hamfeat cv: {msg}", file=sys.stderr, flush=True)  # noqa: E731
     if args.dataset == "cxr14":
-        from hamfeat.evaluate_multilabel import CXR_MODELS, run_cv_multilabel
+        from hamfeat.evaluation.multilabel import run_cv_multilabel
+        from hamfeat.models_multilabel import CXR_MODELS
 
         seeds = args.seeds.split(",") if args.seeds else ["0"]
         if len(seeds) > 1:  # the report's development section already repeats over seeds
@@ -413,7 +415,7 @@ def _cmd_cv(args: argparse.Namespace) -> int:
         )
         print(f"hamfeat cv: reports written to {args.report_dir}", file=sys.stderr)
         return EXIT_OK
-    from hamfeat.evaluate import run_cv
+    from hamfeat.evaluation.cv import run_cv
     from hamfeat.models import MODEL_NAMES
 
     _check_names("--models", args.models, MODEL_NAMES)
@@ -669,9 +671,9 @@ RECURSIVE_HELP = "include sub-folders (default: the folder's own files only)"
 
 
 def _cv_models_help() -> str:
-    from hamfeat.evaluate import MAIN_MODELS
-    from hamfeat.evaluate_multilabel import CXR_MODELS
+    from hamfeat.evaluation.cv import MAIN_MODELS
     from hamfeat.models import MODEL_NAMES
+    from hamfeat.models_multilabel import CXR_MODELS
 
     return (
         f"models to evaluate, comma-separated: {', '.join(MODEL_NAMES)} (default: "

@@ -35,7 +35,8 @@ from hamfeat.cv_page import (
     table_feature_config,
 )
 from hamfeat.data import CLASSES
-from hamfeat.evaluate import make_synthetic_table, run_cv
+from hamfeat.evaluation.cv import run_cv
+from hamfeat.synthetic import make_synthetic_table
 from hamfeat.pipeline import FeatureConfig
 
 REPO = Path(__file__).resolve().parents[1]

@@ -572,7 +572,7 @@ def test_cli_cv_cxr14(cxr_table, tmp_path: Path) -> None:
 
 
 def test_cli_cv_cxr14_refuses_a_ham_table(tmp_path: Path) -> None:
-    from hamfeat.evaluate import make_synthetic_table
+    from hamfeat.synthetic import make_synthetic_table
 
     path = tmp_path / "ham.parquet"
     make_synthetic_table(30).to_parquet(path)

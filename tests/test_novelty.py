@@ -10,7 +10,7 @@ import pytest
 from sklearn.base import clone
 
 from conftest import write_jpeg
-from hamfeat.evaluate import make_synthetic_table
+from hamfeat.synthetic import make_synthetic_table
 from hamfeat.models import feature_columns, load_model, save_model
 from hamfeat.novelty import (
     FLAGS,
@@ -172,7 +172,7 @@ def test_mask_mode() -> None:
 
 def test_detector_scores_no_rows() -> None:
     """A batch whose images all failed gives an empty frame: no rows, no error."""
-    from hamfeat.evaluate import make_synthetic_table
+    from hamfeat.synthetic import make_synthetic_table
     from hamfeat.models import feature_columns
     from hamfeat.novelty import NoveltyDetector
 

@@ -4,8 +4,8 @@ validation).
 The images go through :func:`hamfeat.score.score_folder`, the one scoring path (the same
 features, model, decision rule, flags and lesion averaging as ``hamfeat score``). Their scores
 are matched by ``image_id`` with a ground-truth CSV (:func:`read_truth`), and the metrics of
-``hamfeat cv`` are computed by :func:`hamfeat.evaluation.metrics.classification_metrics`, at two operating
-points:
+``hamfeat cv`` are computed by
+:func:`hamfeat.evaluation.metrics.classification_metrics`, at two operating points:
 
 ``decision``
     The model's decision rule, ``argmax p / prior**alpha``: its ``prediction`` column. The

@@ -146,9 +146,9 @@ def test_every_option_and_positional_has_help_and_its_default(command: str) -> N
 
 def test_help_lists_the_registries_names() -> None:
     from hamfeat.evaluation.cv import MAIN_MODELS
-    from hamfeat.models_multilabel import CXR_MODELS
     from hamfeat.features import DEFAULT_FAMILIES, GRAY_FAMILY_NAMES
     from hamfeat.models import MODEL_NAMES
+    from hamfeat.models_multilabel import CXR_MODELS
 
     features, train, cv = _help("features"), _help("train"), _help("cv")
     assert f"comma-separated: {', '.join(DEFAULT_FAMILIES)}" in features
@@ -459,8 +459,8 @@ def test_train_says_when_it_starts_and_when_each_member_is_fitted(tmp_path) -> N
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_fitting_member_by_member_is_the_same_model(jobs: int) -> None:
     """The reporting fit gives the same probabilities, bit for bit, as a plain fit."""
-    from hamfeat.synthetic import make_synthetic_table
     from hamfeat.models import fit_reporting, make_model
+    from hamfeat.synthetic import make_synthetic_table
 
     t = make_synthetic_table(120, seed=3)
     y = t["dx"].astype(str).to_numpy()

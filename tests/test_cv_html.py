@@ -36,8 +36,8 @@ from hamfeat.cv_page import (
 )
 from hamfeat.data import CLASSES
 from hamfeat.evaluation.cv import run_cv
-from hamfeat.synthetic import make_synthetic_table
 from hamfeat.pipeline import FeatureConfig
+from hamfeat.synthetic import make_synthetic_table
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -234,8 +234,8 @@ def _level(
         chosen[int(f)] = a
     best_alpha = pick_alpha(curve)
 
-    def point(alpha, **extra) -> PointMetrics:
-        return PointMetrics(**classification_metrics(yy, pp, pr, alpha), **extra)
+    def point(rule, **extra) -> PointMetrics:
+        return PointMetrics(**classification_metrics(yy, pp, pr, rule), **extra)
 
     return LevelResult(
         argmax=point(0.0),

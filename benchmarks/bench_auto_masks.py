@@ -37,20 +37,15 @@ import pandas as pd
 
 from _common import write_md_json
 from hamfeat.data import CLASSES
-from hamfeat.evaluate import average_oof, grouped_splits, load_table, oof_predictions
+from hamfeat.evaluation.metrics import evaluate_oof
+from hamfeat.evaluation.oof import average_oof, oof_predictions
+from hamfeat.evaluation.splits import grouped_splits
 from hamfeat.models import make_model
+from hamfeat.tables import load_table
 
-try:  # the package's evaluation API (issue #19 shape), else the older module
-    from hamfeat.evaluation import evaluate_oof as _evaluate
 
-    def _summary(oof, y, groups) -> dict:
-        return _evaluate(oof, y, groups).summary
-
-except ImportError:  # pragma: no cover - before the evaluation package
-    from hamfeat.evaluate import _evaluate_oof as _evaluate
-
-    def _summary(oof, y, groups) -> dict:
-        return _evaluate(oof, y, groups)["summary"]
+def _summary(oof, y, groups) -> dict:
+    return evaluate_oof(oof, y, groups).to_dict()["summary"]
 
 
 def _aligned(path: Path, order: pd.Index | None) -> pd.DataFrame:

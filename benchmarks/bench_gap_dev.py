@@ -45,20 +45,14 @@ import pandas as pd
 
 from _common import machine, write_md_json
 from hamfeat.data import CLASSES
-from hamfeat.evaluate import (
-    ACC_FLOOR,
-    ALPHAS,
-    OOF,
-    _curve,
-    _evaluate_oof,
-    _pick_alpha,
-    average_oof,
-    grouped_splits,
-    load_table,
-    oof_predictions,
-    table_hash,
-)
+from hamfeat.evaluation.metrics import ACC_FLOOR, ALPHAS
+from hamfeat.evaluation.metrics import alpha_curve as _curve
+from hamfeat.evaluation.metrics import evaluate_oof as _evaluate_oof
+from hamfeat.evaluation.metrics import pick_alpha as _pick_alpha
+from hamfeat.evaluation.oof import OOF, average_oof, oof_predictions
+from hamfeat.evaluation.splits import grouped_splits
 from hamfeat.models import make_model
+from hamfeat.tables import load_table, table_hash
 
 #: Offsets of the per-class rule, on the log scale.
 OFFSETS = np.round(np.arange(-1.5, 1.51, 0.1), 2)
@@ -166,7 +160,7 @@ def per_class_rule(y: np.ndarray, proba: np.ndarray, prior: np.ndarray, fold: np
 
 
 def evaluate(oof: OOF, y: np.ndarray, groups: np.ndarray) -> dict:
-    ev = _evaluate_oof(oof, y, groups)
+    ev = _evaluate_oof(oof, y, groups).to_dict()
     per_seed = []
     for si, seed in enumerate(oof.seeds):
         r = ev["per_seed"][si]

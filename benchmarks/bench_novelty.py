@@ -11,7 +11,7 @@ Measures the ``flags`` column (:mod:`hamfeat.novelty`) of both tasks:
   noise levels, file formats): all black, all white, flat skin colour, noise, long strips
   (20000x20 and others), and the real chest X-rays of ``shared/data/nih-cxr14-sample``, all
   through the real ``score_folder`` path with a HAM10000 model trained by
-  :func:`hamfeat.evaluate.train` on the whole table;
+  :func:`hamfeat.training.train` on the whole table;
 * the other way round: real dermoscopy images (several sizes, colour and grayscale) and the
   generated kinds through a ChestX-ray14 model (:func:`hamfeat.evaluate_multilabel.
   train_multilabel` on the sample), and the sample's own X-rays out of fold (patient-grouped).
@@ -296,9 +296,9 @@ def main() -> None:
     os.environ.setdefault("HAMFEAT_CACHE_DIR", str(cache))
 
     from hamfeat.cxr14 import cxr_config
-    from hamfeat.evaluate import load_table, table_config
     from hamfeat.models import feature_columns
     from hamfeat.pipeline import FeatureConfig
+    from hamfeat.tables import load_table, table_config
 
     table = load_table(args.features)
     cfg = table_config(table)
@@ -362,7 +362,7 @@ def main() -> None:
     report["originals_oof"] = rates(orig_flags)
 
     # -- generated kinds and X-rays through a HAM10000 model ---------------------------------
-    from hamfeat.evaluate import train
+    from hamfeat.training import train
 
     model_path = work / f"ham_{args.model}.skops"
     print(f"training the HAM10000 {args.model} model ...", flush=True)
@@ -386,7 +386,8 @@ def main() -> None:
 
     # -- the ChestX-ray14 model: its own images out of fold, dermoscopy through it ------------
     if args.cxr_features.is_file():
-        from hamfeat.evaluate_multilabel import load_cxr_table, train_multilabel
+        from hamfeat.models_multilabel import load_cxr_table
+        from hamfeat.training import train_multilabel
 
         cxr = load_cxr_table(args.cxr_features)
         cgroups = cxr["patient_id"].to_numpy()

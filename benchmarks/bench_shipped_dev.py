@@ -36,17 +36,13 @@ import numpy as np
 
 from _common import machine, write_md_json
 from hamfeat.data import CLASSES
-from hamfeat.evaluate import (
-    ACC_FLOOR,
-    ALPHAS,
-    _curve,
-    _evaluate_oof,
-    average_oof,
-    grouped_splits,
-    load_table,
-    oof_predictions,
-)
+from hamfeat.evaluation.metrics import ACC_FLOOR, ALPHAS
+from hamfeat.evaluation.metrics import alpha_curve as _curve
+from hamfeat.evaluation.metrics import evaluate_oof as _evaluate_oof
+from hamfeat.evaluation.oof import average_oof, oof_predictions
+from hamfeat.evaluation.splits import grouped_splits
 from hamfeat.models import FAMILY_NAMES, feature_columns, make_model
+from hamfeat.tables import load_table
 
 #: Feature-family sets compared: (label, families left out).
 FAMILY_SETS: dict[str, tuple[str, ...]] = {
@@ -57,7 +53,7 @@ TIE = 0.005
 
 
 def _summary(oof, yi, groups) -> dict:
-    s = _evaluate_oof(oof, yi, groups)["summary"]
+    s = _evaluate_oof(oof, yi, groups).to_dict()["summary"]
     img, les = s["image"], s.get("lesion", {})
     return {
         "accuracy": img["crossfit"]["accuracy"],

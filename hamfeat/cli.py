@@ -348,7 +348,8 @@ def _cmd_features(args: argparse.Namespace) -> int:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     if args.dataset == "cxr14":
-        from hamfeat.evaluate_multilabel import CXR_MODELS, PATCHKM, train_multilabel
+        from hamfeat.models_multilabel import CXR_MODELS, PATCHKM
+        from hamfeat.training import train_multilabel
 
         _check_names("--model", args.model, CXR_MODELS)
         args.model = args.model or PATCHKM
@@ -358,8 +359,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         )
         print(f"hamfeat train: model {args.model} written to {path}", file=sys.stderr)
         return EXIT_OK
-    from hamfeat.evaluate import train
     from hamfeat.models import MULTICLASS, model_names
+    from hamfeat.training import train
 
     _check_names("--model", args.model, model_names(MULTICLASS))
     args.model = args.model or "ensemble"
@@ -395,7 +396,8 @@ def _cmd_cv(args: argparse.Namespace) -> int:
     command = "hamfeat " + " ".join(sys.argv[1:]) if args.argv is None else args.argv
     say = lambda msg: print(f"hamfeat cv: {msg}", file=sys.stderr, flush=True)  # noqa: E731
     if args.dataset == "cxr14":
-        from hamfeat.evaluate_multilabel import CXR_MODELS, run_cv_multilabel
+        from hamfeat.evaluation.multilabel import run_cv_multilabel
+        from hamfeat.models_multilabel import CXR_MODELS
 
         seeds = args.seeds.split(",") if args.seeds else ["0"]
         if len(seeds) > 1:  # the report's development section already repeats over seeds
@@ -418,7 +420,7 @@ def _cmd_cv(args: argparse.Namespace) -> int:
         )
         print(f"hamfeat cv: reports written to {args.report_dir}", file=sys.stderr)
         return EXIT_OK
-    from hamfeat.evaluate import run_cv
+    from hamfeat.evaluation.cv import run_cv
     from hamfeat.models import MULTICLASS, model_names
 
     _check_names("--models", args.models, model_names(MULTICLASS))

@@ -36,7 +36,7 @@ def write_cv_html(
     Parameters
     ----------
     report : dict
-        :func:`hamfeat.evaluate.run_cv`'s report (its PNGs already in ``report_dir``).
+        :func:`hamfeat.evaluation.cv.run_cv`'s report (its PNGs already in ``report_dir``).
     oof : pandas.DataFrame
         The best model's out-of-fold table (:func:`hamfeat.cv_page.oof_frame`).
     table : pandas.DataFrame

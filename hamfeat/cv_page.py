@@ -80,7 +80,7 @@ def oof_frame(oof, table: pd.DataFrame, per_seed: Sequence[Mapping[str, Any]]) -
 
     Parameters
     ----------
-    oof : hamfeat.evaluate.OOF
+    oof : hamfeat.evaluation.oof.OOF
     table : pandas.DataFrame
         The CV's feature table (``image_id``, ``lesion_id``, ``dx``), in the OOF's row order.
     per_seed : sequence of dict
@@ -609,9 +609,9 @@ def table_feature_config(
     problem : str or None
         Why ``config`` is None.
     """
-    from hamfeat.evaluate import table_config
     from hamfeat.pipeline import FeatureConfig
     from hamfeat.segmenter import file_sha
+    from hamfeat.tables import table_config
 
     cfg = table_config(table)
     sha = cfg.get("segmenter")
@@ -652,7 +652,7 @@ def page_data(
     Parameters
     ----------
     report : dict
-        :func:`hamfeat.evaluate.run_cv`'s report.
+        :func:`hamfeat.evaluation.cv.run_cv`'s report.
     oof : pandas.DataFrame
         :func:`oof_frame` of the best model.
     table : pandas.DataFrame

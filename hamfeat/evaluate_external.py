@@ -4,8 +4,8 @@ validation).
 The images go through :func:`hamfeat.score.score_folder`, the one scoring path (the same
 features, model, decision rule, flags and lesion averaging as ``hamfeat score``). Their scores
 are matched by ``image_id`` with a ground-truth CSV (:func:`read_truth`), and the metrics of
-``hamfeat cv`` are computed by :func:`hamfeat.evaluate.classification_metrics`, at two operating
-points:
+``hamfeat cv`` are computed by
+:func:`hamfeat.evaluation.metrics.classification_metrics`, at two operating points:
 
 ``decision``
     The model's decision rule, ``argmax p / prior**alpha``: its ``prediction`` column. The
@@ -349,7 +349,7 @@ class PointMetrics:
         ``balanced_accuracy``: mean recall over the classes present in the truth.
     macro_auc : float
         Mean one-vs-rest AUC over the classes where it is defined (all 7 present: exactly
-        :func:`hamfeat.evaluate.classification_metrics`'s ``macro_auc``).
+        :func:`hamfeat.evaluation.metrics.classification_metrics`'s ``macro_auc``).
     per_class : dict of str to ClassMetrics
     confusion : list of list of int
         Counts, rows the true class, columns the predicted class, in :data:`CLASSES` order.
@@ -555,7 +555,7 @@ def _point(rule: str, which: str, y: np.ndarray, proba: np.ndarray) -> PointMetr
     """Metrics of ``argmax proba`` (hamfeat.evaluate's), plus per-class AUC and ROC curves."""
     from sklearn.metrics import roc_auc_score, roc_curve
 
-    from hamfeat.evaluate import classification_metrics
+    from hamfeat.evaluation.metrics import classification_metrics
 
     k = len(CLASSES)
     with warnings.catch_warnings():  # a class absent from the truth: sklearn warns, we report

@@ -170,7 +170,7 @@ def model_prior(ev: Evaluation) -> tuple[np.ndarray | None, float | None, str]:
 
 def decision_tradeoff(ev: Evaluation) -> tuple[list[TradeOff], str]:
     """Accuracy and balanced accuracy of ``argmax p / prior**alpha`` on the evaluated rows as
-    alpha goes from 0 to 1 (:data:`hamfeat.evaluate.ALPHAS`, plus the model's), no refit.
+    alpha goes from 0 to 1 (:data:`hamfeat.evaluation.metrics.ALPHAS`, plus the model's), no refit.
 
     Parameters
     ----------
@@ -183,7 +183,7 @@ def decision_tradeoff(ev: Evaluation) -> tuple[list[TradeOff], str]:
     str
         Why not (``""`` when available).
     """
-    from hamfeat.evaluate import ALPHAS, alpha_curve
+    from hamfeat.evaluation.metrics import ALPHAS, alpha_curve
 
     if ev.image is None:
         return [], "no image could be evaluated"

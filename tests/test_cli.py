@@ -58,7 +58,7 @@ def test_usage_errors_exit_2(capsys) -> None:
 
 @pytest.fixture(scope="module")
 def small_table(tmp_path_factory) -> Path:
-    from hamfeat.evaluate import make_synthetic_table
+    from hamfeat.synthetic import make_synthetic_table
 
     path = tmp_path_factory.mktemp("tbl") / "t.parquet"
     make_synthetic_table(40, seed=1).to_parquet(path)
@@ -114,7 +114,7 @@ def test_train_refuses_small_or_lopsided_tables_before_fitting(
     """One line naming the class, its count and the minimum; exit 3; no model written."""
     import pandas as pd
 
-    from hamfeat.evaluate import make_synthetic_table
+    from hamfeat.synthetic import make_synthetic_table
 
     t = make_synthetic_table(200, seed=2)
     parts = [t[t["dx"] == c].head(n) for c, n in rows.items()]

@@ -68,7 +68,7 @@ def cache_env(tmp_path: Path) -> dict:
 def small_table(tmp_path: Path, rows: dict[str, int] | None = None, n_lesions: int = 40,
                 name: str = "t.parquet") -> Path:
     """A synthetic feature table (the real layout), optionally cut to ``rows`` per class."""
-    from hamfeat.evaluate import make_synthetic_table
+    from hamfeat.synthetic import make_synthetic_table
 
     t = make_synthetic_table(n_lesions, seed=1 if rows is None else 2)
     if rows is not None:
@@ -145,10 +145,10 @@ def test_every_option_and_positional_has_help_and_its_default(command: str) -> N
 
 
 def test_help_lists_the_registries_names() -> None:
-    from hamfeat.evaluate import MAIN_MODELS
-    from hamfeat.evaluate_multilabel import CXR_MODELS
+    from hamfeat.evaluation.cv import MAIN_MODELS
     from hamfeat.features import DEFAULT_FAMILIES, GRAY_FAMILY_NAMES
     from hamfeat.models import MODEL_NAMES
+    from hamfeat.models_multilabel import CXR_MODELS
 
     features, train, cv = _help("features"), _help("train"), _help("cv")
     assert f"comma-separated: {', '.join(DEFAULT_FAMILIES)}" in features
@@ -340,7 +340,7 @@ def test_score_and_evaluate_masks_dir_say_how_many_matched(
 )
 def test_cv_refuses_too_few_lesions_before_fitting(rows, models, said, tmp_path) -> None:
     """One line naming the table, the class, its count and the folds; exit 3, as train."""
-    from hamfeat.evaluate import make_synthetic_table
+    from hamfeat.synthetic import make_synthetic_table
 
     t = make_synthetic_table(400, seed=2)
     t = t.drop_duplicates("lesion_id")  # one image per lesion: images = lesions
@@ -459,8 +459,8 @@ def test_train_says_when_it_starts_and_when_each_member_is_fitted(tmp_path) -> N
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_fitting_member_by_member_is_the_same_model(jobs: int) -> None:
     """The reporting fit gives the same probabilities, bit for bit, as a plain fit."""
-    from hamfeat.evaluate import make_synthetic_table
     from hamfeat.models import fit_reporting, make_model
+    from hamfeat.synthetic import make_synthetic_table
 
     t = make_synthetic_table(120, seed=3)
     y = t["dx"].astype(str).to_numpy()

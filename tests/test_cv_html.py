@@ -35,8 +35,9 @@ from hamfeat.cv_page import (
     table_feature_config,
 )
 from hamfeat.data import CLASSES
-from hamfeat.evaluate import make_synthetic_table, run_cv
+from hamfeat.evaluation.cv import run_cv
 from hamfeat.pipeline import FeatureConfig
+from hamfeat.synthetic import make_synthetic_table
 
 REPO = Path(__file__).resolve().parents[1]
 

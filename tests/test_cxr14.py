@@ -21,15 +21,8 @@ from hamfeat.cxr14 import (
     split_findings,
 )
 from hamfeat.errors import DatasetError
-from hamfeat.evaluate_multilabel import (
-    ABNORMAL,
-    PATCHKM,
-    make_multilabel_model,
-    modellable_labels,
-    patient_splits,
-    run_cv_multilabel,
-    train_multilabel,
-)
+from hamfeat.evaluation.multilabel import run_cv_multilabel
+from hamfeat.evaluation.splits import patient_splits
 from hamfeat.extract import extract_table
 from hamfeat.features import DEFAULT_FAMILIES, GRAY_FAMILY_NAMES, Context, feature_names
 from hamfeat.features.gray import (
@@ -45,7 +38,14 @@ from hamfeat.features.gray import (
 )
 from hamfeat.imageio import decode_image
 from hamfeat.models import load_model
+from hamfeat.models_multilabel import (
+    ABNORMAL,
+    PATCHKM,
+    make_multilabel_model,
+    modellable_labels,
+)
 from hamfeat.pipeline import FeatureConfig, compute_features, extract_file
+from hamfeat.training import train_multilabel
 
 SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nih-cxr14-sample"
 LABELS = ("No Finding", "Effusion", "Effusion|Mass", "Cardiomegaly", "No Finding", "Mass")
@@ -572,7 +572,7 @@ def test_cli_cv_cxr14(cxr_table, tmp_path: Path) -> None:
 
 
 def test_cli_cv_cxr14_refuses_a_ham_table(tmp_path: Path) -> None:
-    from hamfeat.evaluate import make_synthetic_table
+    from hamfeat.synthetic import make_synthetic_table
 
     path = tmp_path / "ham.parquet"
     make_synthetic_table(30).to_parquet(path)

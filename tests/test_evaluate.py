@@ -13,26 +13,30 @@ import pytest
 
 from hamfeat.data import CLASSES
 from hamfeat.errors import DatasetError
-from hamfeat.evaluate import (
-    OOF,
-    _cc_choice,
-    _curve,
-    _evaluate_oof,
-    _lesion_level,
-    _pick_alpha,
-    average_oof,
-    check_grouped,
-    classification_metrics,
-    grouped_splits,
-    image_splits,
-    load_table,
-    make_synthetic_table,
-    oof_predictions,
-    run_cv,
-    table_hash,
-    train,
-)
+from hamfeat.evaluation.cv import run_cv
+from hamfeat.evaluation.metrics import alpha_curve as _curve
+from hamfeat.evaluation.metrics import classification_metrics, evaluate_oof
+from hamfeat.evaluation.metrics import lesion_level as _lesion_level
+from hamfeat.evaluation.metrics import pick_alpha as _pick_alpha
+from hamfeat.evaluation.oof import OOF, average_oof, oof_predictions
+from hamfeat.evaluation.results import CVReport, MultilabelReport
+from hamfeat.evaluation.splits import check_grouped, grouped_splits, image_splits
 from hamfeat.models import FAMILY_NAMES, load_model, make_model
+from hamfeat.render.cv_report import cv_json, cv_markdown
+from hamfeat.render.cv_report_multilabel import multilabel_json, multilabel_markdown
+from hamfeat.synthetic import make_synthetic_table
+from hamfeat.tables import load_table, table_hash
+from hamfeat.training import train
+
+
+def _evaluate_oof(oof, y, groups):
+    return evaluate_oof(oof, y, groups).to_dict()
+
+
+def _cc_choice(report: dict) -> str:
+    from hamfeat.render.cv_report import cc_choice
+
+    return cc_choice(CVReport(dict(report), None))
 
 SHARED = Path(
     os.environ.get(
@@ -307,7 +311,6 @@ def test_train_refuses_table_without_feature_config(tmp_path, table):
 def test_cross_validation_is_deterministic(table):
     """Same table, same seeds: identical splits and bit-identical out-of-fold probabilities,
     whether the folds run in one process or two."""
-    from hamfeat.evaluate import grouped_splits, oof_predictions
     from hamfeat.models import make_model
 
     y, groups = table["dx"].to_numpy(), table["lesion_id"].to_numpy()
@@ -350,3 +353,46 @@ def test_cc_ablation_with_the_same_setting_is_flagged(table_path, tmp_path) -> N
     )
     assert r["ablations"]["color_constancy"]["main"] == "off"
     assert any("measures nothing" in n and "(off)" in n for n in r["notes"])
+
+
+def test_cv_renderers_read_the_typed_report_as_its_json_round_trip(table_path, tmp_path):
+    """The Markdown and JSON rendered from the typed report equal those rendered from the
+    report read back from its JSON (``to_dict`` -> ``from_dict``), and equal the files written."""
+    rep = tmp_path / "rep"
+    r = run_cv(table_path, rep, models=("lr", "knn"), seeds=(0, 1), ablations=True,
+               model_params=FAST_PARAMS, plots=False, n_jobs=1)
+    back = CVReport.from_dict(json.loads((rep / "cv_report.json").read_text()))
+    assert json.loads(cv_json(back)) == json.loads((rep / "cv_report.json").read_text())
+    assert cv_markdown(back) == (rep / "cv_report.md").read_text()
+    assert back.to_dict().keys() == r.keys()
+    assert back.models["lr"].summary.image.crossfit.accuracy == (
+        r["models"]["lr"]["summary"]["image"]["crossfit"]["accuracy"])
+
+
+def test_multilabel_renderers_round_trip():
+    """The X-ray renderers give the same text for a report and its JSON round trip."""
+    res = {"auc": {"A": 0.61, "abnormal": float("nan")}, "auc_ci95": {},
+           "mean_auc_findings": 0.61, "mean_auc_findings_ci95": None,
+           "abnormal_auc": float("nan"), "abnormal_auc_ci95": None, "fit_seconds": 1.5}
+    d = {
+        "title": "t", "created_utc": "2024-01-01 00:00:00", "command": "c",
+        "hamfeat_version": "0", "python": "3", "features": "f.parquet", "table_hash": "0" * 16,
+        "feature_config": {"long_side": 256}, "families": ["grayhist"], "n_features": 3,
+        "n_images": 10, "n_patients": 8,
+        "cv": {"n_splits": 5, "seed": 0, "grouped_by": "patient_id",
+               "stratified_on": "abnormal", "patient_leaks": 0, "n_boot": 0},
+        "min_images": 25, "labels": ["A", "abnormal"], "skipped_labels": {"B": 2},
+        "label_counts": {"A": {"images": 5, "patients": 4, "modelled": True},
+                         "abnormal": {"images": 6, "patients": 5, "modelled": True}},
+        "models": ["lr"], "ensemble_members": ["rf", "lr"], "model_params": {},
+        "results": {"lr": res}, "ablations": None, "development": None, "dev_seeds": [],
+        "metadata": None, "best_model": "lr",
+        "target": {"metric": "m", "threshold": 0.7, "model": "lr", "value": float("nan"),
+                   "met": False},
+        "anchors": [], "seconds": 1.0,
+    }
+    r = MultilabelReport.from_dict(d)
+    back = MultilabelReport.from_dict(json.loads(multilabel_json(r)))
+    assert multilabel_markdown(back) == multilabel_markdown(r)
+    assert "n/a" in multilabel_markdown(r)  # the X-ray reports' missing-value mark
+    assert list(back.to_dict()) == list(d)

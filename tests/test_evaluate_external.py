@@ -282,7 +282,7 @@ def test_known_answers_random_against_hand_computation() -> None:
     check_point(ev.image.argmax, hand_metrics(truth, p))
     assert ev.image.decision.accuracy != ev.image.argmax.accuracy  # the rule matters here
     # all 7 classes present: macro AUC is hamfeat.evaluate.classification_metrics's (as cv)
-    from hamfeat.evaluate import classification_metrics
+    from hamfeat.evaluation.metrics import classification_metrics
 
     y = np.array([CLASSES.index(t) for t in truth])
     m = classification_metrics(y, p, np.ones(7), 0.0)

@@ -238,9 +238,9 @@ def test_abcd_summary_words_and_grades():
 
 
 def test_train_stores_small_stats_and_old_files_load(tmp_path):
-    """`hamfeat.evaluate.train` writes the statistics; files without them keep loading."""
-    from hamfeat.evaluate import train
+    """`hamfeat.training.train` writes the statistics; files without them keep loading."""
     from hamfeat.pipeline import FeatureConfig
+    from hamfeat.training import train
 
     t = _table()
     cfg = FeatureConfig().as_dict()

@@ -18,7 +18,6 @@ import pytest
 
 from hamfeat._warnings import capture
 from hamfeat.errors import ModelError
-from hamfeat.evaluate import make_synthetic_table, table_config, table_hash
 from hamfeat.models import (
     LEGACY_TYPE_PATHS,
     MODEL_NAMES,
@@ -41,6 +40,8 @@ from hamfeat.models import (
     task_params,
 )
 from hamfeat.models import registry as _registry
+from hamfeat.synthetic import make_synthetic_table
+from hamfeat.tables import table_config, table_hash
 
 DATA = Path(__file__).parent / "data"
 _spec = importlib.util.spec_from_file_location("freeze_models", DATA / "freeze_models.py")

@@ -15,7 +15,6 @@ from sklearn.pipeline import Pipeline
 
 from hamfeat.data import CLASSES
 from hamfeat.errors import ModelError
-from hamfeat.evaluate import make_synthetic_table, table_config, table_hash
 from hamfeat.features import FEATURES_VERSION
 from hamfeat.models import (
     ENSEMBLE_MEMBERS,
@@ -30,6 +29,8 @@ from hamfeat.models import (
     model_feature_names,
     save_model,
 )
+from hamfeat.synthetic import make_synthetic_table
+from hamfeat.tables import table_config, table_hash
 
 FAST = {
     "rf": {"n_estimators": 15},

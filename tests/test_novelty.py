@@ -10,7 +10,6 @@ import pytest
 from sklearn.base import clone
 
 from conftest import write_jpeg
-from hamfeat.evaluate import make_synthetic_table
 from hamfeat.models import feature_columns, load_model, save_model
 from hamfeat.novelty import (
     FLAGS,
@@ -21,6 +20,7 @@ from hamfeat.novelty import (
     image_size,
     mask_mode,
 )
+from hamfeat.synthetic import make_synthetic_table
 
 COLS = [f"shape_hu{i}" for i in range(1, 8)] + ["shape_area_frac", "shape_circularity"]
 
@@ -172,9 +172,9 @@ def test_mask_mode() -> None:
 
 def test_detector_scores_no_rows() -> None:
     """A batch whose images all failed gives an empty frame: no rows, no error."""
-    from hamfeat.evaluate import make_synthetic_table
     from hamfeat.models import feature_columns
     from hamfeat.novelty import NoveltyDetector
+    from hamfeat.synthetic import make_synthetic_table
 
     t = make_synthetic_table(40, seed=3)
     names = feature_columns(t.columns)[:12]

@@ -286,7 +286,7 @@ def save_model(
     classes : sequence of str
         Class order of the model's probabilities.
     training_table_hash : str
-        A hash of the training table (see :func:`hamfeat.evaluate.table_hash`).
+        A hash of the training table (see :func:`hamfeat.tables.table_hash`).
     extra : mapping, optional
         JSON-like extras (CV scores, alpha, ...).
     novelty : hamfeat.novelty.NoveltyDetector, optional

@@ -123,10 +123,12 @@ train-cxr14: features-cxr14
 
 test: $(STAMP)
 	$(PY) -m ruff check hamfeat tests benchmarks
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -q
 
 lint: $(STAMP)
 	$(PY) -m ruff check hamfeat tests benchmarks
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_features.py

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -42,8 +42,11 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold
 from hamfeat._io import check_output, check_output_dir, write_output
 from hamfeat._version import __version__
 from hamfeat._warnings import quiet
-from hamfeat.data import CLASSES
+from hamfeat.datasets.ham10000 import CLASSES
 from hamfeat.errors import DatasetError, UsageError
+
+if TYPE_CHECKING:
+    from hamfeat.datasets import DatasetSpec
 from hamfeat.models import (
     DEFAULT_ALPHA,
     ENSEMBLE_MEMBERS,
@@ -105,13 +108,17 @@ OOF_FILE = "cv_oof.parquet"
 # --------------------------------------------------------------------------------------------
 
 
-def load_table(path: str | PathLike[str]) -> pd.DataFrame:
+def load_table(path: str | PathLike[str], dataset: DatasetSpec | None = None) -> pd.DataFrame:
     """Read a feature table and check its labels.
 
     Parameters
     ----------
     path : path-like
         A parquet table written by ``hamfeat features``.
+    dataset : DatasetSpec, optional
+        A multi-class data set other than HAM10000: its label and group columns are read as
+        ``dx`` and ``lesion_id`` (renamed in the returned table) and its classes are the
+        known labels (default: HAM10000's columns and :data:`CLASSES`).
 
     Returns
     -------
@@ -133,12 +140,22 @@ def load_table(path: str | PathLike[str]) -> pd.DataFrame:
         raise DatasetError(
             f"{path}: cannot read the feature table ({type(exc).__name__}: {exc})"
         ) from exc
-    check_table(table, path)
+    classes = CLASSES
+    if dataset is not None:
+        columns = {dataset.label_column: "dx", dataset.group_column: "lesion_id"}
+        table = table.rename(columns=columns)
+        classes = tuple(dataset.classes)
+    check_table(table, path, classes=classes)
     note_undeclared(table.columns, path)
     return table
 
 
-def check_table(table: pd.DataFrame, path: str | PathLike[str] | None = None) -> None:
+def check_table(
+    table: pd.DataFrame,
+    path: str | PathLike[str] | None = None,
+    *,
+    classes: Sequence[str] = CLASSES,
+) -> None:
     """Check that a feature table has usable labels, lesion ids and feature columns.
 
     Parameters
@@ -146,6 +163,8 @@ def check_table(table: pd.DataFrame, path: str | PathLike[str] | None = None) ->
     table : pandas.DataFrame
     path : path-like, optional
         Named in the error message.
+    classes : sequence of str
+        The known labels (default: HAM10000's).
 
     Raises
     ------
@@ -164,11 +183,11 @@ def check_table(table: pd.DataFrame, path: str | PathLike[str] | None = None) ->
     n_missing = int(dx.isna().sum())
     if n_missing:
         raise DatasetError(f"{where}: {n_missing} row(s) have no label (dx is empty)")
-    unknown = sorted(set(map(str, dx.unique())) - set(CLASSES))
+    unknown = sorted(set(map(str, dx.unique())) - set(classes))
     if unknown:
         raise DatasetError(
             f"{where}: unknown label(s) {', '.join(map(repr, unknown[:5]))} in dx; "
-            f"known: {', '.join(CLASSES)}"
+            f"known: {', '.join(classes)}"
         )
     if int(table["lesion_id"].isna().sum()):
         raise DatasetError(f"{where}: {int(table['lesion_id'].isna().sum())} row(s) lack lesion_id")
@@ -433,7 +452,7 @@ class OOF:
     name : str
     seeds : list of int
     proba : numpy.ndarray of shape (n_seeds, n_images, n_classes)
-        Probabilities in :data:`~hamfeat.data.CLASSES` order.
+        Probabilities in :data:`~hamfeat.datasets.ham10000.CLASSES` order.
     prior : numpy.ndarray of shape (n_seeds, n_images, n_classes)
         Class frequencies of the training fold that predicted each image.
     fold : numpy.ndarray of shape (n_seeds, n_images)
@@ -450,7 +469,9 @@ class OOF:
     info: dict = field(default_factory=dict)
 
 
-def _fit_predict(estimator, table: pd.DataFrame, y: np.ndarray, split: Split):
+def _fit_predict(
+    estimator, table: pd.DataFrame, y: np.ndarray, split: Split, classes: Sequence[str] = CLASSES
+):
     from threadpoolctl import threadpool_limits
 
     from hamfeat._warnings import capture, messages
@@ -461,10 +482,10 @@ def _fit_predict(estimator, table: pd.DataFrame, y: np.ndarray, split: Split):
     with threadpool_limits(limits=1, user_api="blas"), capture() as caught:
         est.fit(table.iloc[split.train], y[split.train])
         proba = est.predict_proba(table.iloc[split.test])
-    classes = [str(c) for c in est.classes_]
-    full = np.zeros((len(split.test), len(CLASSES)))
-    for j, c in enumerate(classes):
-        full[:, CLASSES.index(c)] = proba[:, j]
+    order = list(classes)
+    full = np.zeros((len(split.test), len(order)))
+    for j, c in enumerate(str(c) for c in est.classes_):
+        full[:, order.index(c)] = proba[:, j]
     return split, full, time.perf_counter() - t0, messages(caught)
 
 
@@ -475,6 +496,7 @@ def oof_predictions(
     *,
     n_jobs: int | None = None,
     require_complete: bool = True,
+    classes: Sequence[str] = CLASSES,
 ) -> dict[str, OOF]:
     """Fit each estimator on each training fold and predict its test fold.
 
@@ -490,6 +512,8 @@ def oof_predictions(
         Folds fitted in parallel (joblib); default: all cores.
     require_complete : bool
         Refuse splits that leave some image out of every test fold.
+    classes : sequence of str
+        The probability columns' classes (default: HAM10000's).
 
     Returns
     -------
@@ -503,18 +527,18 @@ def oof_predictions(
     n_jobs = n_jobs or os.cpu_count() or 1
     tasks = [(name, est, s) for name, est in estimators.items() for s in splits]
     results = Parallel(n_jobs=min(n_jobs, len(tasks)), prefer="processes")(
-        delayed(_fit_predict)(est, table, y, s) for _, est, s in tasks
+        delayed(_fit_predict)(est, table, y, s, classes) for _, est, s in tasks
     )
     out: dict[str, OOF] = {}
     for name in estimators:
         out[name] = OOF(
             name,
             seeds,
-            np.full((len(seeds), n, len(CLASSES)), np.nan),
-            np.full((len(seeds), n, len(CLASSES)), np.nan),
+            np.full((len(seeds), n, len(classes)), np.nan),
+            np.full((len(seeds), n, len(classes)), np.nan),
             np.full((len(seeds), n), -1, dtype=int),
         )
-    yi = np.array([CLASSES.index(c) for c in y])
+    yi = np.array([list(classes).index(c) for c in y])
     from hamfeat._warnings import log_lines
 
     log_lines("cv", [w for *_, warned in results for w in warned])
@@ -522,7 +546,7 @@ def oof_predictions(
         o = out[name]
         si = seeds.index(split.seed)
         o.proba[si, split.test] = proba
-        counts = np.bincount(yi[split.train], minlength=len(CLASSES)).astype(float)
+        counts = np.bincount(yi[split.train], minlength=len(classes)).astype(float)
         o.prior[si, split.test] = counts / counts.sum()
         o.fold[si, split.test] = split.fold
         o.fit_seconds += seconds
@@ -563,18 +587,24 @@ def average_oof(name: str, members: Sequence[OOF], weights: Sequence[float] | No
 
 
 def classification_metrics(
-    y: np.ndarray, proba: np.ndarray, prior: np.ndarray, alpha: float | np.ndarray
+    y: np.ndarray,
+    proba: np.ndarray,
+    prior: np.ndarray,
+    alpha: float | np.ndarray,
+    classes: Sequence[str] = CLASSES,
 ) -> dict[str, Any]:
     """Every metric of one set of predictions.
 
     Parameters
     ----------
     y : numpy.ndarray of int
-        True class index (into :data:`~hamfeat.data.CLASSES`).
+        True class index (into :data:`~hamfeat.datasets.ham10000.CLASSES`).
     proba : numpy.ndarray of shape (n, n_classes)
     prior : numpy.ndarray of shape (n, n_classes) or (n_classes,)
     alpha : float or numpy.ndarray of shape (n,)
         Exponent of the decision rule (per row if an array).
+    classes : sequence of str
+        The names of ``proba``'s columns (default: HAM10000's classes).
 
     Returns
     -------
@@ -591,7 +621,7 @@ def classification_metrics(
         roc_auc_score,
     )
 
-    labels = list(range(len(CLASSES)))
+    labels = list(range(len(classes)))
     alpha_arr = np.broadcast_to(np.asarray(alpha, dtype=float), (len(y),))
     prior = np.broadcast_to(prior, proba.shape)
     pred = np.argmax(proba / np.clip(prior, 1e-12, None) ** alpha_arr[:, None], axis=1)
@@ -618,7 +648,7 @@ def classification_metrics(
                 "f1": float(f[i]),
                 "support": int(s[i]),
             }
-            for i, c in enumerate(CLASSES)
+            for i, c in enumerate(classes)
         },
         "confusion": confusion_matrix(y, pred, labels=labels).tolist(),
     }
@@ -694,9 +724,17 @@ def _lesion_level(y, proba, prior, groups):
 
 
 def _evaluate_oof(
-    oof: OOF, y: np.ndarray, groups: np.ndarray | None, *, fixed_alpha: float = DEFAULT_ALPHA
+    oof: OOF,
+    y: np.ndarray,
+    groups: np.ndarray | None,
+    *,
+    fixed_alpha: float = DEFAULT_ALPHA,
+    classes: Sequence[str] = CLASSES,
 ) -> dict[str, Any]:
     """Metrics of an OOF at several operating points, per image and per lesion, per seed."""
+    def metrics(*a):
+        return classification_metrics(*a, classes=classes)
+
     per_seed = []
     for si, seed in enumerate(oof.seeds):
         proba, prior, fold = oof.proba[si], oof.prior[si], oof.fold[si]
@@ -719,16 +757,10 @@ def _evaluate_oof(
                 chosen[int(f)] = a
             best_alpha = _pick_alpha(curve)
             res[level] = {
-                "argmax": classification_metrics(yy, pp, pr, 0.0),
-                "fixed": {"alpha": fixed_alpha, **classification_metrics(yy, pp, pr, fixed_alpha)},
-                "crossfit": {
-                    "alpha_per_fold": chosen,
-                    **classification_metrics(yy, pp, pr, alpha_rows),
-                },
-                "best_on_curve": {
-                    "alpha": best_alpha,
-                    **classification_metrics(yy, pp, pr, best_alpha),
-                },
+                "argmax": metrics(yy, pp, pr, 0.0),
+                "fixed": {"alpha": fixed_alpha, **metrics(yy, pp, pr, fixed_alpha)},
+                "crossfit": {"alpha_per_fold": chosen, **metrics(yy, pp, pr, alpha_rows)},
+                "best_on_curve": {"alpha": best_alpha, **metrics(yy, pp, pr, best_alpha)},
                 "curve": curve,
             }
         per_seed.append(res)
@@ -742,6 +774,7 @@ _SCALARS = ("accuracy", "balanced_accuracy", "macro_f1", "macro_auc")
 def _summarise(per_seed: list[dict]) -> dict:
     """Mean and standard deviation over seeds of the scalar metrics."""
     out: dict[str, Any] = {}
+    classes = list(per_seed[0]["image"]["argmax"]["per_class"])  # the OOF's classes, in order
     for level in ("image", "lesion"):
         if level not in per_seed[0]:
             continue
@@ -760,27 +793,29 @@ def _summarise(per_seed: list[dict]) -> dict:
                 )
             d["recall"] = {
                 c: float(np.mean([r[level][point]["per_class"][c]["recall"] for r in per_seed]))
-                for c in CLASSES
+                for c in classes
             }
             d["precision"] = {
                 c: float(np.mean([r[level][point]["per_class"][c]["precision"] for r in per_seed]))
-                for c in CLASSES
+                for c in classes
             }
             out[level][point] = d
     return out
 
 
-def _majority(y: np.ndarray, groups: np.ndarray | None) -> dict:
+def _majority(
+    y: np.ndarray, groups: np.ndarray | None, classes: Sequence[str] = CLASSES
+) -> dict:
     """The majority-class baseline (always predict the most frequent class)."""
-    k = len(CLASSES)
+    k = len(classes)
     maj = int(np.bincount(y, minlength=k).argmax())
-    res = {"class": CLASSES[maj]}
+    res = {"class": classes[maj]}
     onehot = np.zeros((len(y), k))
     onehot[:, maj] = 1.0
-    res["image"] = classification_metrics(y, onehot, np.full(k, 1 / k), 0.0)
+    res["image"] = classification_metrics(y, onehot, np.full(k, 1 / k), 0.0, classes)
     if groups is not None:
         yl, pl, prl, _ = _lesion_level(y, onehot, np.full(k, 1 / k), groups)
-        res["lesion"] = classification_metrics(yl, pl, prl, 0.0)
+        res["lesion"] = classification_metrics(yl, pl, prl, 0.0, classes)
     return res
 
 
@@ -798,7 +833,7 @@ def _stacking_oof(name: str, members: Sequence[OOF], y: np.ndarray, random_state
             tr, te = fold != f, fold == f
             lr = LogisticRegression(C=1.0, max_iter=2000, random_state=random_state)
             lr.fit(Z[tr], y[tr])
-            p = np.zeros((te.sum(), len(CLASSES)))
+            p = np.zeros((te.sum(), first.proba.shape[2]))
             p[:, lr.classes_] = lr.predict_proba(Z[te])
             proba[si, te] = p
     return OOF(
@@ -817,8 +852,8 @@ def _stacking_oof(name: str, members: Sequence[OOF], y: np.ndarray, random_state
 # --------------------------------------------------------------------------------------------
 
 
-def _labels(table: pd.DataFrame) -> np.ndarray:
-    return np.array([CLASSES.index(c) for c in table["dx"].astype(str)])
+def _labels(table: pd.DataFrame, classes: Sequence[str] = CLASSES) -> np.ndarray:
+    return np.array([list(classes).index(c) for c in table["dx"].astype(str)])
 
 
 def _estimators_for(
@@ -863,6 +898,7 @@ def run_cv(
     progress: Callable[[str], None] | None = None,
     html: bool = False,
     data_dir: str | PathLike[str] | None = None,
+    dataset: DatasetSpec | None = None,
 ) -> dict:
     """Cross-validate the models on a feature table and write the report.
 
@@ -906,6 +942,9 @@ def run_cv(
     data_dir : path-like, optional
         The HAM10000 folder (``images/``, ``masks/``) whose images the page's galleries show;
         None: no image galleries.
+    dataset : DatasetSpec, optional
+        A multi-class data set other than HAM10000 (:func:`load_table`): its classes, label and
+        group columns; the ablation study (HAM10000's) is then skipped, with a note.
 
     Returns
     -------
@@ -924,9 +963,10 @@ def run_cv(
     model_params = {k: dict(v) for k, v in (model_params or {}).items()}
     features_path = Path(features_path)
     report_dir = check_output_dir(report_dir, create=False)  # before any work; created on write
-    table = load_table(features_path)
+    classes = CLASSES if dataset is None else tuple(dataset.classes)
+    table = load_table(features_path, dataset)
     check_cross_validatable(table, n_splits, features_path, models)  # before any fitting
-    y = _labels(table)
+    y = _labels(table, classes)
     groups = table["lesion_id"].astype(str).to_numpy()
     splits = grouped_splits(y, groups, n_splits=n_splits, seeds=seeds)
     leaks = check_grouped(splits, groups)
@@ -939,7 +979,7 @@ def run_cv(
         "table_config": table_config(table),
         "n_images": len(table),
         "n_lesions": int(pd.Series(groups).nunique()),
-        "class_counts": {c: int((y == i).sum()) for i, c in enumerate(CLASSES)},
+        "class_counts": {c: int((y == i).sum()) for i, c in enumerate(classes)},
         "n_features": len(feature_columns(table.columns)),
         "masks": _mask_mode(table),
         "hamfeat_version": __version__,
@@ -951,7 +991,7 @@ def run_cv(
         },
         "cv": {
             "kind": "StratifiedGroupKFold",
-            "groups": "lesion_id",
+            "groups": "lesion_id" if dataset is None else dataset.group_column,
             "n_splits": n_splits,
             "seeds": list(seeds),
             "lesions_on_both_sides": leaks,
@@ -959,7 +999,7 @@ def run_cv(
         "fixed_alpha": DEFAULT_ALPHA,
         "acc_floor": ACC_FLOOR,
         "model_params": model_params,
-        "majority": _majority(y, groups),
+        "majority": _majority(y, groups, classes),
         "timings": {},
         "notes": [],
     }
@@ -968,7 +1008,7 @@ def run_cv(
     say(f"cv: {len(table)} images, models {', '.join(models)}, seeds {list(seeds)}")
     t0 = time.perf_counter()
     ests, ensembles = _estimators_for(models, model_params, random_state)
-    oofs = oof_predictions(ests, table, splits, n_jobs=n_jobs)
+    oofs = oof_predictions(ests, table, splits, n_jobs=n_jobs, classes=classes)
     for name, members in ensembles.items():
         oofs[name] = average_oof(name, [oofs[m] for m in members])
         oofs[name + "_stack"] = _stacking_oof(
@@ -987,14 +1027,16 @@ def run_cv(
                 )
     report["timings"]["main_models_wall_s"] = time.perf_counter() - t0
     report["models"] = {
-        name: {**_evaluate_oof(o, y, groups), "info": o.info} for name, o in oofs.items()
+        name: {**_evaluate_oof(o, y, groups, classes=classes), "info": o.info}
+        for name, o in oofs.items()
     }
     say(f"cv: main models done in {report['timings']['main_models_wall_s']:.0f} s")
     from hamfeat.cv_page import oof_frame
 
     report["best_model"] = best_model_name(report)
     best_oof = oof_frame(
-        oofs[report["best_model"]], table, report["models"][report["best_model"]]["per_seed"]
+        oofs[report["best_model"]], table, report["models"][report["best_model"]]["per_seed"],
+        classes=classes,
     )
     del oofs  # the ablations fit their own
 
@@ -1008,25 +1050,30 @@ def run_cv(
             table,
             image_splits(y, n_splits=n_splits, seeds=baseline_seeds),
             n_jobs=n_jobs,
+            classes=classes,
         )["knn_seed"]
         grp = oof_predictions(
             seed_est,
             table,
             grouped_splits(y, groups, n_splits=n_splits, seeds=baseline_seeds),
             n_jobs=n_jobs,
+            classes=classes,
         )["knn_seed"]
         report["seed_baseline"] = {
             "n_features": n_seed_cols,
             "pattern": SEED_FEATURE_PATTERN,
-            "image_level": _evaluate_oof(img, y, None),
-            "lesion_grouped": _evaluate_oof(grp, y, groups),
+            "image_level": _evaluate_oof(img, y, None, classes=classes),
+            "lesion_grouped": _evaluate_oof(grp, y, groups, classes=classes),
         }
     else:
         report["notes"].append("seed baseline skipped: the table has no simple colour columns")
     report["timings"]["seed_baseline_wall_s"] = time.perf_counter() - t0
 
     # 3. ablations ---------------------------------------------------------------------------
-    if ablations:
+    if ablations and dataset is not None:
+        report["notes"].append(f"ablations skipped: the ablation study is HAM10000's, not "
+                               f"{dataset.name}'s")
+    elif ablations:
         t0 = time.perf_counter()
         report["ablations"] = _ablations(
             table,
@@ -1412,14 +1459,15 @@ def _markdown(r: dict) -> str:
     L += [
         "## Per-class recall / precision (per image, cross-fitted point)",
         "",
-        "| model | " + " | ".join(CLASSES) + " |",
-        "|---|" + "---|" * len(CLASSES),
+        "| model | " + " | ".join(r["class_counts"]) + " |",
+        "|---|" + "---|" * len(r["class_counts"]),
     ]
     for name, m in r["models"].items():
         d = m["summary"]["image"]["crossfit"]
         L.append(
             f"| {name} | "
-            + " | ".join(f"{d['recall'][c]:.2f} / {d['precision'][c]:.2f}" for c in CLASSES)
+            + " | ".join(f"{d['recall'][c]:.2f} / {d['precision'][c]:.2f}"
+                         for c in r["class_counts"])
             + " |"
         )
     L.append("")
@@ -1543,6 +1591,7 @@ def _markdown(r: dict) -> str:
 
 
 def _plots(r: dict, report_dir: Path) -> list[str]:
+    classes = list(r["class_counts"])  # the report's classes, in order
     import matplotlib
 
     matplotlib.use("Agg")
@@ -1554,8 +1603,8 @@ def _plots(r: dict, report_dir: Path) -> list[str]:
     norm = cm / np.clip(cm.sum(axis=1, keepdims=True), 1, None)
     fig, ax = plt.subplots(figsize=(6, 5))
     im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
-    for i in range(len(CLASSES)):
-        for j in range(len(CLASSES)):
+    for i in range(len(classes)):
+        for j in range(len(classes)):
             ax.text(
                 j,
                 i,
@@ -1565,8 +1614,8 @@ def _plots(r: dict, report_dir: Path) -> list[str]:
                 color="white" if norm[i, j] > 0.5 else "black",
                 fontsize=8,
             )
-    ax.set_xticks(range(len(CLASSES)), CLASSES)
-    ax.set_yticks(range(len(CLASSES)), CLASSES)
+    ax.set_xticks(range(len(classes)), classes)
+    ax.set_yticks(range(len(classes)), classes)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(f"{best}, cross-fitted alpha (row-normalised colour, counts)")
@@ -1582,8 +1631,8 @@ def _plots(r: dict, report_dir: Path) -> list[str]:
     w = 0.8 / max(1, len(names))
     for i, name in enumerate(names):
         rec = r["models"][name]["summary"]["image"]["crossfit"]["recall"]
-        ax.bar(np.arange(len(CLASSES)) + i * w, [rec[c] for c in CLASSES], w, label=name)
-    ax.set_xticks(np.arange(len(CLASSES)) + w * (len(names) - 1) / 2, CLASSES)
+        ax.bar(np.arange(len(classes)) + i * w, [rec[c] for c in classes], w, label=name)
+    ax.set_xticks(np.arange(len(classes)) + w * (len(names) - 1) / 2, classes)
     ax.set_ylabel("recall")
     ax.set_ylim(0, 1)
     ax.set_title("per-class recall, cross-fitted operating point")
@@ -1753,6 +1802,7 @@ def train(
     model_params: Mapping[str, Any] | None = None,
     n_jobs: int | None = None,
     progress: Callable[[str], None] | None = None,
+    dataset: DatasetSpec | None = None,
 ) -> Path:
     """Fit a model on every image of a feature table and save it (skops).
 
@@ -1778,6 +1828,9 @@ def train(
     progress : callable, optional
         Called with one line when fitting starts, when each ensemble member is fitted and
         when the model is (default: the ``hamfeat`` logger, at INFO).
+    dataset : DatasetSpec, optional
+        A multi-class data set other than HAM10000 (:func:`load_table`); the model records
+        its name (``extra["dataset"]``, which ``hamfeat score --dataset`` checks).
 
     Returns
     -------
@@ -1794,7 +1847,7 @@ def train(
     if alpha is None:
         alpha = TRAIN_ALPHAS.get(model, TRAIN_ALPHA)
     check_output(output_path)  # a folder, a missing or read-only folder: refused before fitting
-    table = load_table(features_path)
+    table = load_table(features_path, dataset)
     config = table_config(table)
     if not config:
         raise DatasetError(
@@ -1862,13 +1915,15 @@ def train(
             "model_params": dict(model_params or {}),
             "n_images": len(table),
             "n_lesions": int(table["lesion_id"].nunique()),
-            "class_counts": {c: int((table["dx"] == c).sum()) for c in CLASSES},
+            "class_counts": {c: int((table["dx"] == c).sum())
+                             for c in (CLASSES if dataset is None else dataset.classes)},
             "features_path": str(features_path),
             "fit_seconds": round(seconds, 2),
             **({"segmenter_file": table.attrs["hamfeat"].get("segmenter_file")}
                if config.get("segmenter") else {}),
             "mask_mode": masks["mode"],
             "mask_sources": masks["counts"],
+            **({"dataset": dataset.name} if dataset is not None else {}),
         },
         novelty=detector,
     )

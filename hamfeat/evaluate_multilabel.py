@@ -33,7 +33,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 
 from hamfeat._version import __version__
 from hamfeat._warnings import quiet
-from hamfeat.cxr14 import CXR_MODEL_FAMILIES, PIXEL_FAMILY, label_matrix
+from hamfeat.datasets.cxr14 import CXR_MODEL_FAMILIES, PIXEL_FAMILY, label_matrix
 from hamfeat.errors import DatasetError
 from hamfeat.evaluate import Split, check_grouped, table_config, table_hash
 from hamfeat.models import (
@@ -150,7 +150,7 @@ def load_cxr_table(path: str | PathLike[str]) -> pd.DataFrame:
 
 
 def _families(table: pd.DataFrame) -> tuple[str, ...]:
-    """The model families (:data:`~hamfeat.cxr14.CXR_MODEL_FAMILIES`) the table has.
+    """The model families (:data:`~hamfeat.datasets.cxr14.CXR_MODEL_FAMILIES`) the table has.
 
     A table with none of them (e.g. only ``grayhog``) uses every grayscale family it has.
     """
@@ -204,7 +204,7 @@ def make_multilabel_model(
         ``families``).
     random_state : int
     families : sequence of str
-        Feature families (default: :data:`~hamfeat.cxr14.CXR_MODEL_FAMILIES`).
+        Feature families (default: :data:`~hamfeat.datasets.cxr14.CXR_MODEL_FAMILIES`).
     n_jobs : int, optional
         Threads of the estimators that take them.
     params : dict, optional

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from _common import write_md_json
-from hamfeat.data import CLASSES
+from hamfeat.datasets.ham10000 import CLASSES
 from hamfeat.evaluate import average_oof, grouped_splits, load_table, oof_predictions
 from hamfeat.models import make_model
 

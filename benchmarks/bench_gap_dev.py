@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from _common import machine, write_md_json
-from hamfeat.data import CLASSES
+from hamfeat.datasets.ham10000 import CLASSES
 from hamfeat.evaluate import (
     ACC_FLOOR,
     ALPHAS,

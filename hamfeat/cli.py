@@ -19,10 +19,14 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from hamfeat._version import __version__
 from hamfeat.errors import HamfeatError, UsageError
+
+if TYPE_CHECKING:
+    from hamfeat.datasets import DatasetSpec
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_FATAL, EXIT_BUG = 0, 1, 2, 3, 70
 
@@ -78,9 +82,9 @@ class _LazyHelp(str):
         return self._make().replace("%", "%%") % params
 
 
-def _family_help(what: str, *, gray: bool = True) -> _LazyHelp:
-    """``--families`` help listing the registry's names (``gray``: the grayscale ones of the
-    data sets whose preset is grayscale too)."""
+def _family_help(what: Callable[[], str], *, gray: bool = True) -> _LazyHelp:
+    """``--families`` help: ``what()``, then the registry's names (``gray``: the grayscale
+    ones too, for the data sets whose preset is grayscale)."""
 
     def make() -> str:
         from hamfeat import _cli_datasets as ds
@@ -283,7 +287,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _labels(spec) -> dict:
+def _labels(spec: DatasetSpec) -> dict:
     """The label arguments of :func:`hamfeat.evaluate.train` and ``run_cv`` for a multi-class
     data set (none for the default one: its tables are what they always were)."""
     from hamfeat.datasets import DEFAULT_DATASET
@@ -291,7 +295,7 @@ def _labels(spec) -> dict:
     return {} if spec.name == DEFAULT_DATASET else {"dataset": spec}
 
 
-def _gallery_data(spec, data: str | None, say) -> str | None:
+def _gallery_data(spec: DatasetSpec, data: str | None, say) -> str | None:
     """The folder of ``cv --html``'s galleries: ``--data``, else the data set's usual search
     (:func:`hamfeat.datasets.discovery.find_data_dir`); None, with a warning, when there is
     none (the page is written without image galleries). An explicit ``--data`` that is not a

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from _common import write_md_json
-from hamfeat.data import CLASSES
+from hamfeat.datasets.ham10000 import CLASSES
 from hamfeat.evaluation.metrics import evaluate_oof
 from hamfeat.evaluation.oof import average_oof, oof_predictions
 from hamfeat.evaluation.splits import grouped_splits

@@ -40,7 +40,7 @@ def main() -> None:
     from distributed import Client, LocalCluster
 
     from hamfeat._dask import connect
-    from hamfeat.data import load_dataset
+    from hamfeat.datasets.ham10000 import load_dataset
     from hamfeat.extract import CHUNK, extract_table
     from hamfeat.pipeline import FeatureConfig
 

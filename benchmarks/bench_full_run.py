@@ -34,7 +34,7 @@ def breakdown(data: Path, jobs: int) -> dict:
     """Serial main-process steps and the single-core cost of one image, in this process."""
     import pandas as pd
 
-    from hamfeat.data import load_dataset
+    from hamfeat.datasets.ham10000 import load_dataset
     from hamfeat.extract import _key
     from hamfeat.pipeline import FeatureConfig, extract_file
 

@@ -202,7 +202,7 @@ def _share(bits) -> float:
 
 def extract(folder: Path, config, cache: Path) -> pd.DataFrame:
     """Features of every image in a folder (as score_folder computes them), with ``path``."""
-    from hamfeat.data import list_images
+    from hamfeat.datasets.discovery import list_images
     from hamfeat.extract import extract_table
 
     files, _ = list_images(folder, recursive=True)
@@ -295,7 +295,7 @@ def main() -> None:
     cache = work / "cache"
     os.environ.setdefault("HAMFEAT_CACHE_DIR", str(cache))
 
-    from hamfeat.cxr14 import cxr_config
+    from hamfeat.datasets.cxr14 import cxr_config
     from hamfeat.models import feature_columns
     from hamfeat.pipeline import FeatureConfig
     from hamfeat.tables import load_table, table_config

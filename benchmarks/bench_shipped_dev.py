@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from _common import machine, write_md_json
-from hamfeat.data import CLASSES
+from hamfeat.datasets.ham10000 import CLASSES
 from hamfeat.evaluation.metrics import ACC_FLOOR, ALPHAS
 from hamfeat.evaluation.metrics import alpha_curve as _curve
 from hamfeat.evaluation.metrics import evaluate_oof as _evaluate_oof

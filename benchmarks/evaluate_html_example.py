@@ -44,7 +44,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hamfeat.data import CLASSES  # noqa: E402
+from hamfeat.datasets.ham10000 import CLASSES  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "ham10000"
 WORK = Path("out") / "evaluate_html_example"

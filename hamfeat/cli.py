@@ -19,19 +19,22 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from hamfeat._version import __version__
 from hamfeat.errors import HamfeatError, UsageError
+
+if TYPE_CHECKING:
+    from hamfeat.datasets import DatasetSpec
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_FATAL, EXIT_BUG = 0, 1, 2, 3, 70
 
 log = logging.getLogger("hamfeat")
 
-#: Data sets understood by ``--dataset``.
-DATASETS = ("ham10000", "cxr14")
 #: ``hamfeat cv`` writes here without ``--report-dir``: under the current folder, never into
 #: the repository's committed ``benchmarks/reports`` (``make cv`` passes that explicitly).
+#: Each data set's spec declares its own (``report_dir``); these names are kept for callers.
 DEFAULT_REPORT_DIR, DEFAULT_REPORT_DIR_CXR14 = "reports", "reports/cxr14"
 #: ``hamfeat evaluate`` writes here without ``--report-dir`` (the same rule as ``cv``).
 DEFAULT_REPORT_DIR_EVALUATE = "reports/evaluate"
@@ -40,31 +43,6 @@ TABLE_SUFFIXES = {".parquet": "parquet", ".csv": "csv"}
 SCORE_SUFFIXES = {".csv": "csv", ".parquet": "parquet"}
 #: Probabilities in score tables: 6 significant digits.
 SCORE_FLOAT_FORMAT = "%.6g"
-
-
-#: Options that only apply to dermoscopy (HAM10000), per command. With ``--dataset cxr14`` each
-#: is a usage error (exit 2, one line) rather than being silently ignored.
-DERMOSCOPY_ONLY: dict[str, tuple[tuple[str, str], ...]] = {
-    "features": (
-        ("masks", "--masks"),
-        ("color_constancy", "--color-constancy"),
-        ("hair_removal", "--hair-removal"),
-        ("segmenter", "--segmenter"),
-    ),
-    "train": (("families", "--families"),),
-    "cv": (
-        ("auto_features", "--auto-features"),
-        ("cc_features", "--cc-features"),
-        ("html", "--html"),
-        ("data", "--data"),
-    ),
-    "score": (
-        ("masks", "--masks"),
-        ("lesion_map", "--lesion-map"),
-        ("segmenter", "--segmenter"),
-        ("html", "--html"),
-    ),
-}
 
 
 def _int_at_least(minimum: int, meaning: str):
@@ -104,28 +82,23 @@ class _LazyHelp(str):
         return self._make().replace("%", "%%") % params
 
 
-def _family_help(what: str, *, gray: bool = True) -> _LazyHelp:
-    """``--families`` help listing the registry's names (``gray``: the cxr14 ones too)."""
+def _family_help(what: Callable[[], str], *, gray: bool = True) -> _LazyHelp:
+    """``--families`` help: ``what()``, then the registry's names (``gray``: the grayscale
+    ones too, for the data sets whose preset is grayscale)."""
 
     def make() -> str:
-        from hamfeat.features import DEFAULT_FAMILIES, GRAY_FAMILY_NAMES
+        from hamfeat import _cli_datasets as ds
+        from hamfeat.features import DEFAULT_FAMILIES
 
-        return f"{what}, comma-separated: {', '.join(DEFAULT_FAMILIES)}" + (
-            f"; --dataset cxr14 (grayscale): {', '.join(GRAY_FAMILY_NAMES)}" if gray else ""
+        return f"{what()}, comma-separated: {', '.join(DEFAULT_FAMILIES)}" + (
+            ds.gray_family_note() if gray else ""
         )
 
     return _LazyHelp(make)
 
 
-def _model_help(what: str, *, default: str, cxr_default: str) -> _LazyHelp:
-    def make() -> str:
-        from hamfeat.models import MULTICLASS, MULTILABEL, model_names
-
-        return (
-            f"{what}: {', '.join(model_names(MULTICLASS))} (default: {default}); --dataset "
-            f"cxr14: {', '.join(model_names(MULTILABEL))} (default: {cxr_default})"
-        )
-
+def _lazy(make) -> _LazyHelp:
+    """A help string built from the data set registry when ``--help`` formats it."""
     return _LazyHelp(make)
 
 
@@ -167,56 +140,15 @@ def _check_names(option: str, given: str | None, valid: Sequence[str]) -> None:
         )
 
 
-def _dermoscopy_only(args: argparse.Namespace) -> bool:
-    """Print a one-line usage error and return True if a dermoscopy-only option is given."""
-    if getattr(args, "dataset", None) != "cxr14":
-        return False
-    given = [flag for dest, flag in DERMOSCOPY_ONLY.get(args.command, ())
-             if getattr(args, dest, None) not in (None, False)]
-    if not given:
-        return False
-    print(
-        f"hamfeat {args.command}: error: {', '.join(given)} only appl"
-        f"{'ies' if len(given) == 1 else 'y'} to dermoscopy (HAM10000), not --dataset cxr14",
-        file=sys.stderr,
-    )
-    return True
-
-
-def _cmd_data_cxr14(args: argparse.Namespace) -> int:
-    from hamfeat.cxr14 import label_matrix, load_cxr14
-
-    ds = load_cxr14(args.data, strict=args.strict)
-    for problem in ds.problems:
-        print(problem, file=sys.stderr)
-    t = ds.table
-    labels = label_matrix(t["finding_labels"])
-    n_abn = int(labels.pop("abnormal").sum())
-    print(
-        f"{ds.root}: {len(ds)} images, {t['patient_id'].nunique()} patients, "
-        f"{n_abn} abnormal (any finding), {len(ds) - n_abn} No Finding"
-    )
-    print("  " + ", ".join(f"{k} {int(v)}" for k, v in labels.sum().items()))
-    if "view" in t:
-        print("  view: " + ", ".join(f"{k} {v}" for k, v in t["view"].value_counts().items()))
-    print(f"  {len(ds.errors)} error(s), {len(ds.problems) - len(ds.errors)} warning(s)")
-    return EXIT_PARTIAL if ds.errors else EXIT_OK
-
-
 def _cmd_data(args: argparse.Namespace) -> int:
-    if args.dataset == "cxr14":
-        return _cmd_data_cxr14(args)
-    from hamfeat.data import load_dataset
+    from hamfeat.datasets import get_dataset
 
-    ds = load_dataset(args.data, strict=args.strict)
+    spec = get_dataset(args.dataset)
+    ds = spec.load(args.data, strict=args.strict)
     for problem in ds.problems:
         print(problem, file=sys.stderr)
-    counts = ds.table["dx"].value_counts().sort_index()
-    n_masks = int(ds.table["mask_path"].notna().sum())
-    print(
-        f"{ds.root}: {len(ds)} images, {ds.table['lesion_id'].nunique()} lesions, {n_masks} masks"
-    )
-    print("  " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    for line in spec.summary(ds) if spec.summary else [f"{ds.root}: {len(ds)} images"]:
+        print(line)
     print(f"  {len(ds.errors)} error(s), {len(ds.problems) - len(ds.errors)} warning(s)")
     return EXIT_PARTIAL if ds.errors else EXIT_OK
 
@@ -289,26 +221,12 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_features(args: argparse.Namespace) -> int:
+    from hamfeat._cli_datasets import feature_config
+    from hamfeat.datasets import get_dataset
     from hamfeat.extract import extract_dataset
-    from hamfeat.pipeline import FeatureConfig
 
-    families = tuple(args.families.split(",")) if args.families else None
-    if args.dataset == "cxr14":  # whole image, no colour constancy, grayscale families
-        from hamfeat.cxr14 import CXR_LONG_SIDE, cxr_config
-
-        config = cxr_config(args.long_side or CXR_LONG_SIDE, families)
-    else:
-        if args.segmenter is not None:
-            from hamfeat.segmenter import get_segmenter
-
-            get_segmenter(args.segmenter)  # a bad file is one line now, not one per image
-        config = FeatureConfig(
-            families=families,
-            color_constancy=args.color_constancy,
-            hair_removal=args.hair_removal,
-            segmenter=args.segmenter,
-            **({"long_side": args.long_side} if args.long_side else {}),
-        )
+    spec = get_dataset(args.dataset)
+    config = feature_config(spec, args)  # the data set's preset, then the options
     backend = _backend(args)
     if backend is None:
         return EXIT_USAGE
@@ -324,7 +242,7 @@ def _cmd_features(args: argparse.Namespace) -> int:
         masks_dir=None if args.masks in (None, "given", "auto") else args.masks,
         jobs=args.jobs,
         cache_dir=False if args.no_cache else True,
-        dataset=args.dataset,
+        dataset=spec,
         **backend,
     )
     n_err = sum(p.severity == "error" for p in result.problems)
@@ -347,46 +265,54 @@ def _cmd_features(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    if args.dataset == "cxr14":
-        from hamfeat.models_multilabel import CXR_MODELS, PATCHKM
+    from hamfeat._cli_datasets import model_names
+    from hamfeat.datasets import MULTILABEL, get_dataset
+
+    spec = get_dataset(args.dataset)
+    _check_names("--model", args.model, model_names(spec))
+    args.model = args.model or spec.default_model
+    progress = lambda msg: print(f"hamfeat train: {msg}", file=sys.stderr, flush=True)  # noqa: E731
+    if spec.task == MULTILABEL:
         from hamfeat.training import train_multilabel
 
-        _check_names("--model", args.model, CXR_MODELS)
-        args.model = args.model or PATCHKM
-        path = train_multilabel(
-            args.features, args.output, model=args.model,
-            progress=lambda msg: print(f"hamfeat train: {msg}", file=sys.stderr, flush=True),
-        )
+        path = train_multilabel(args.features, args.output, model=args.model, progress=progress)
         print(f"hamfeat train: model {args.model} written to {path}", file=sys.stderr)
         return EXIT_OK
-    from hamfeat.models import MULTICLASS, model_names
     from hamfeat.training import train
 
-    _check_names("--model", args.model, model_names(MULTICLASS))
-    args.model = args.model or "ensemble"
     path = train(
         args.features,
         args.output,
         model=args.model,
         families=args.families.split(",") if args.families else None,
         n_jobs=args.jobs or os.cpu_count() or 1,
-        progress=lambda msg: print(f"hamfeat train: {msg}", file=sys.stderr, flush=True),
+        progress=progress,
+        **_labels(spec),
     )
     print(f"hamfeat train: model {args.model} written to {path}", file=sys.stderr)
     return EXIT_OK
 
 
-def _gallery_data(data: str | None, say) -> str | None:
-    """The HAM10000 folder of ``cv --html``'s galleries: ``--data``, else the usual search
-    (:func:`hamfeat.data.find_data_dir`); None, with a warning, when there is none (the page is
-    written without image galleries). An explicit ``--data`` that is not a folder is an error."""
-    from hamfeat.data import find_data_dir
+def _labels(spec: DatasetSpec) -> dict:
+    """The label arguments of :func:`hamfeat.training.train` and ``run_cv`` for a multi-class
+    data set (none for the default one: its tables are what they always were)."""
+    from hamfeat.datasets import DEFAULT_DATASET
+
+    return {} if spec.name == DEFAULT_DATASET else {"dataset": spec}
+
+
+def _gallery_data(spec: DatasetSpec, data: str | None, say) -> str | None:
+    """The folder of ``cv --html``'s galleries: ``--data``, else the data set's usual search
+    (:func:`hamfeat.datasets.discovery.find_data_dir`); None, with a warning, when there is
+    none (the page is written without image galleries). An explicit ``--data`` that is not a
+    folder is an error."""
+    from hamfeat.datasets.discovery import find_data_dir
     from hamfeat.errors import DatasetError
 
     if data is not None:
-        return str(find_data_dir(data))
+        return str(find_data_dir(spec, data))
     try:
-        return str(find_data_dir())
+        return str(find_data_dir(spec))
     except DatasetError as exc:
         say(f"warning: no image galleries on the page: {exc}")
         return None
@@ -395,24 +321,28 @@ def _gallery_data(data: str | None, say) -> str | None:
 def _cmd_cv(args: argparse.Namespace) -> int:
     command = "hamfeat " + " ".join(sys.argv[1:]) if args.argv is None else args.argv
     say = lambda msg: print(f"hamfeat cv: {msg}", file=sys.stderr, flush=True)  # noqa: E731
-    if args.dataset == "cxr14":
+    from hamfeat._cli_datasets import model_names
+    from hamfeat.datasets import MULTILABEL, get_dataset
+
+    spec = get_dataset(args.dataset)
+    names = model_names(spec)
+    if spec.task == MULTILABEL:
         from hamfeat.evaluation.multilabel import run_cv_multilabel
-        from hamfeat.models_multilabel import CXR_MODELS
 
         seeds = args.seeds.split(",") if args.seeds else ["0"]
         if len(seeds) > 1:  # the report's development section already repeats over seeds
             print(
-                "hamfeat cv: error: --dataset cxr14 takes one --seeds value (got "
+                f"hamfeat cv: error: --dataset {spec.name} takes one --seeds value (got "
                 f"{args.seeds}); its report compares the configurations on seeds 1-3 itself",
                 file=sys.stderr,
             )
             return EXIT_USAGE
-        _check_names("--models", args.models, CXR_MODELS)
-        args.report_dir = args.report_dir or DEFAULT_REPORT_DIR_CXR14
+        _check_names("--models", args.models, names)
+        args.report_dir = args.report_dir or spec.report_dir
         run_cv_multilabel(
             args.features,
             args.report_dir,
-            models=tuple(args.models.split(",")) if args.models else CXR_MODELS,
+            models=tuple(args.models.split(",")) if args.models else (spec.cv_models or names),
             seed=int(seeds[0]),
             ablations=not args.no_ablations,
             command=command,
@@ -421,18 +351,19 @@ def _cmd_cv(args: argparse.Namespace) -> int:
         print(f"hamfeat cv: reports written to {args.report_dir}", file=sys.stderr)
         return EXIT_OK
     from hamfeat.evaluation.cv import run_cv
-    from hamfeat.models import MULTICLASS, model_names
 
-    _check_names("--models", args.models, model_names(MULTICLASS))
-    args.report_dir = args.report_dir or DEFAULT_REPORT_DIR
-    kwargs = {}
+    _check_names("--models", args.models, names)
+    args.report_dir = args.report_dir or spec.report_dir
+    kwargs = _labels(spec)
     if args.models:
         kwargs["models"] = tuple(args.models.split(","))
+    elif spec.cv_models is not None:
+        kwargs["models"] = tuple(spec.cv_models)
     if args.seeds:
         kwargs["seeds"] = tuple(int(s) for s in args.seeds.split(","))
     if args.html:
         kwargs["html"] = True
-        kwargs["data_dir"] = _gallery_data(args.data, say)
+        kwargs["data_dir"] = _gallery_data(spec, args.data, say)
     run_cv(
         args.features,
         args.report_dir,
@@ -675,16 +606,6 @@ MASKS_DIR_HELP = (
 RECURSIVE_HELP = "include sub-folders (default: the folder's own files only)"
 
 
-def _cv_models_help() -> str:
-    from hamfeat.models import MULTICLASS, MULTILABEL, model_names
-
-    return (
-        f"models to evaluate, comma-separated: {', '.join(model_names(MULTICLASS))} (default: "
-        f"{','.join(model_names(MULTICLASS, default=True))}); --dataset cxr14: "
-        f"{', '.join(model_names(MULTILABEL))} (default: all)"
-    )
-
-
 #: ``-v/--verbose``, before or after the command.
 VERBOSE_HELP = (
     "more detail on stderr: every warning (per file) and info lines; also accepted after "
@@ -718,26 +639,20 @@ def build_parser() -> argparse.ArgumentParser:
     def add_parser(name: str, **kw) -> argparse.ArgumentParser:
         return sub.add_parser(name, parents=[common], **kw)
 
+    from hamfeat import _cli_datasets as ds
+    from hamfeat.datasets import DEFAULT_DATASET, dataset_names
+
+    names = dataset_names()  # the registry's: imports no data set module
     dataset_opt = ("--dataset",)
-    dataset_kw = {
-        "choices": DATASETS,
-        "default": "ham10000",
-        "help": "ham10000 (dermoscopy, default) or cxr14 (NIH ChestX-ray14, multi-label)",
-    }
-    data_help = (
-        "data set folder (default: $HAMFEAT_DATA, then ./data/HAM10000, "
-        "then ../shared/data/ham10000; --dataset cxr14: $HAMFEAT_CXR14_DATA, then "
-        "./data/nih-cxr14, then ../shared/data/nih-cxr14-sample)"
-    )
+    dataset_kw = {"choices": names, "default": DEFAULT_DATASET, "help": _lazy(ds.dataset_help)}
+    data_help = _lazy(ds.data_help)
 
     p = add_parser("data", help="check a data set folder and list its problems")
     p.add_argument("--data", metavar="DIR", help=data_help)
     p.add_argument(
         "--strict",
         action="store_true",
-        help="exit 3 (nothing done) when the folder has any error (cxr14: any problem, "
-        "warnings too) instead of 1; every problem is still listed, not only the first "
-        "(default: off: problem rows are left out and the rest is checked)",
+        help=_lazy(ds.strict_help),
     )
     p.add_argument(*dataset_opt, **dataset_kw)
     p.set_defaults(func=_cmd_data)
@@ -760,8 +675,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--families", type=_families, metavar="A,B",
-        help=_family_help("feature families to compute (default: every dermoscopy family; "
-                          "cxr14: every grayscale one)"),
+        help=_family_help(lambda: ds.families_default_help("feature families to compute")),
     )
     p.add_argument(
         "--masks",
@@ -782,7 +696,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--long-side", type=_long_side, metavar="PX",
-        help="canonical long side in pixels, at least 32 (default: 300; cxr14: 64)"
+        help=_lazy(lambda: ds.per_dataset(
+            "canonical long side in pixels, at least 32 (default: ",
+            lambda s: s.features.long_side) + ")"),
     )
     p.add_argument(
         "--segmenter",
@@ -827,12 +743,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--model", metavar="NAME",
-        help=_model_help("the model", default="ensemble", cxr_default="patchkm"),
+        help=_lazy(lambda: ds.model_help("the model")),
     )
     p.add_argument(
         "--families", type=_families, metavar="A,B",
-        help=_family_help("feature families to use (default: every family of the table; "
-                          "dermoscopy only)", gray=False),
+        help=_family_help(lambda: "feature families to use (default: every family of the "
+                          "table; dermoscopy only)", gray=False),
     )
     p.add_argument(
         "--jobs", type=_jobs, default=0, metavar="N",
@@ -850,17 +766,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--report-dir",
         metavar="DIR",
-        help=f"folder of the reports (default: ./{DEFAULT_REPORT_DIR} under the current folder; "
-        f"cxr14: ./{DEFAULT_REPORT_DIR_CXR14}); `make cv` passes benchmarks/reports",
+        help=_lazy(lambda: ds.per_dataset(
+            "folder of the reports (default: ",
+            lambda s: f"./{s.report_dir}", first_note=" under the current folder")
+            + "); `make cv` passes benchmarks/reports"),
     )
     p.add_argument(
         "--models", metavar="A,B",
-        help=_LazyHelp(lambda: _cv_models_help()),
+        help=_lazy(ds.cv_models_help),
     )
     p.add_argument(
         "--seeds", type=_seeds, metavar="S,T",
-        help="CV seeds, comma-separated: one lesion-grouped 5-fold repetition each (default: 0; "
-        "cxr14: one value)",
+        help=_lazy(lambda: "CV seeds, comma-separated: one lesion-grouped 5-fold repetition "
+                   "each (default: 0" + "".join(f"; {n}: one value" for n, s in
+                                             ds.registered_datasets().items()
+                                             if s.task == "multilabel") + ")"),
     )
     p.add_argument(
         "--auto-features", metavar="TABLE.parquet",
@@ -887,8 +807,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--data",
         metavar="DIR",
-        help="HAM10000 folder (images/, masks/) whose images the --html galleries show "
-        "(default: $HAMFEAT_DATA, then ./data/HAM10000, then ../shared/data/ham10000)",
+        help=_lazy(lambda: "HAM10000 folder (images/, masks/) whose images the --html "
+                   f"galleries show (default: {ds.folder_search()})"),
     )
     p.add_argument(*dataset_opt, **dataset_kw)
     p.set_defaults(func=_cmd_cv)
@@ -925,9 +845,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--dataset",
-        choices=DATASETS,
-        help="check the model is for this data set: ham10000 or cxr14 (default: whatever the "
-        "model is for)",
+        choices=names,
+        help=f"check the model is for this data set: {' or '.join(names)} (default: whatever "
+        "the model is for)",
     )
     p.add_argument(
         "--html",
@@ -1040,7 +960,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="hamfeat: %(levelname)s: %(message)s",
         stream=sys.stderr,
     )
-    if _dermoscopy_only(args):
+    from hamfeat._cli_datasets import refuse_inapplicable
+
+    if refuse_inapplicable(args):
         return EXIT_USAGE
     try:
         return int(args.func(args))

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hamfeat.data import CLASSES
+from hamfeat.datasets.ham10000 import CLASSES
 
 __all__ = [
     "CVPageData",
@@ -75,7 +75,10 @@ def decision_alpha_rows(alpha_per_fold: Mapping[Any, float], fold: np.ndarray) -
     return np.array([a[int(f)] for f in fold], dtype=float)
 
 
-def oof_frame(oof, table: pd.DataFrame, per_seed: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+def oof_frame(
+    oof, table: pd.DataFrame, per_seed: Sequence[Mapping[str, Any]],
+    classes: Sequence[str] = CLASSES,
+) -> pd.DataFrame:
     """The per-image out-of-fold predictions of one model, one row per image and seed.
 
     Parameters
@@ -85,6 +88,8 @@ def oof_frame(oof, table: pd.DataFrame, per_seed: Sequence[Mapping[str, Any]]) -
         The CV's feature table (``image_id``, ``lesion_id``, ``dx``), in the OOF's row order.
     per_seed : sequence of dict
         The model's ``per_seed`` results of the report (for the cross-fitted alphas).
+    classes : sequence of str
+        The OOF's classes (default: HAM10000's).
 
     Returns
     -------
@@ -106,10 +111,10 @@ def oof_frame(oof, table: pd.DataFrame, per_seed: Sequence[Mapping[str, Any]]) -
             "seed": np.full(len(table), int(seed)),
             "fold": fold.astype(int),
         }
-        d.update({f"p_{c}": proba[:, j] for j, c in enumerate(CLASSES)})
-        d.update({f"prior_{c}": prior[:, j] for j, c in enumerate(CLASSES)})
+        d.update({f"p_{c}": proba[:, j] for j, c in enumerate(classes)})
+        d.update({f"prior_{c}": prior[:, j] for j, c in enumerate(classes)})
         d["alpha"] = alpha
-        d["prediction"] = np.asarray(CLASSES, dtype=object)[pred]
+        d["prediction"] = np.asarray(classes, dtype=object)[pred]
         parts.append(pd.DataFrame(d))
     out = pd.concat(parts, ignore_index=True)
     out.attrs["hamfeat"] = {"model": oof.name, "seeds": list(oof.seeds)}
@@ -300,8 +305,9 @@ class ImageSource:
     @classmethod
     def from_data_dir(cls, table: pd.DataFrame, data_dir: str | os.PathLike[str], config):
         """The files of a HAM10000 folder, found as ``hamfeat features`` finds them
-        (:func:`hamfeat.data.load_dataset`, any of its layouts; masks read as luminance)."""
-        from hamfeat.data import load_dataset
+        (:func:`hamfeat.datasets.ham10000.load_dataset`, any of its layouts; masks read as
+        luminance)."""
+        from hamfeat.datasets.ham10000 import load_dataset
 
         ds = load_dataset(data_dir, check_files=False).table
         files = {

@@ -52,7 +52,7 @@ import pandas as pd
 
 from hamfeat._io import check_output, check_output_dir, write_output
 from hamfeat._version import __version__
-from hamfeat.data import CLASSES, ISIC2018_COLUMNS
+from hamfeat.datasets.ham10000 import CLASSES, ISIC2018_COLUMNS
 from hamfeat.errors import DatasetError, Problem
 from hamfeat.score import ScoreResult
 

@@ -39,7 +39,7 @@ from hamfeat.cv_page import (
     error_gallery,
     error_item,
 )
-from hamfeat.data import CLASSES
+from hamfeat.datasets.ham10000 import CLASSES
 from hamfeat.evaluate_external import Evaluation
 
 __all__ = [

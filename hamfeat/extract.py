@@ -26,6 +26,7 @@ import pandas as pd
 
 from hamfeat._io import _read_only_fs, check_output, write_output
 from hamfeat.backends import Backend, get_backend, scheduler_backend
+from hamfeat.datasets import DEFAULT_DATASET, DatasetSpec, get_dataset
 from hamfeat.errors import HamfeatError, ImageError, OutputError, Problem
 from hamfeat.imageio import open_regular
 from hamfeat.pipeline import FeatureConfig, extract_file
@@ -484,7 +485,7 @@ def extract_dataset(
     jobs: int = 0,
     cache_dir: str | os.PathLike[str] | bool | None = True,
     progress: bool | None = None,
-    dataset: str = "ham10000",
+    dataset: str | DatasetSpec = DEFAULT_DATASET,
     backend: str = "joblib",
     scheduler: str | None = None,
     table_format: str | None = None,
@@ -494,7 +495,7 @@ def extract_dataset(
     Parameters
     ----------
     data : path-like, optional
-        The data set folder (see :func:`hamfeat.data.find_data_dir`).
+        The data set folder (see :func:`hamfeat.datasets.discovery.find_data_dir`).
     output : path-like
         The parquet table to write (atomically; see :func:`write_table_atomic`; ``"-"``:
         standard output). Beside it, ``<stem>.errors.csv`` lists every problem
@@ -510,8 +511,10 @@ def extract_dataset(
     jobs, cache_dir, progress, backend, scheduler
         As in :func:`extract_table`; with ``progress`` None and stderr not a terminal, a
         progress line every :data:`PROGRESS_SECONDS` instead of the bar.
-    dataset : {"ham10000", "cxr14"}
-        The folder's layout (``cxr14``: :func:`hamfeat.cxr14.load_cxr14`).
+    dataset : str or DatasetSpec
+        The data set (a registered name, :func:`hamfeat.datasets.get_dataset`): its loader
+        reads the folder; its masks are summarised when it has masks; its name is recorded in
+        the table's metadata unless the spec says not (``tag_tables``).
     table_format : {"parquet", "csv"}, optional
         Default: ``csv`` when ``output`` ends in ``.csv`` (any case), else ``parquet``. A CSV
         table does not carry the feature configuration (``train`` and ``cv`` read parquet).
@@ -521,11 +524,7 @@ def extract_dataset(
     ExtractionResult
         Its ``problems`` include the data set's own problems.
     """
-    layout = dataset
-    if layout == "cxr14":
-        from hamfeat.cxr14 import load_cxr14 as load_dataset
-    else:
-        from hamfeat.data import load_dataset
+    spec = get_dataset(dataset) if isinstance(dataset, str) else dataset
 
     config = config or FeatureConfig()
     output = Path(output)
@@ -537,29 +536,25 @@ def extract_dataset(
     errors_path = errors_path_for(output) if check_output(output).is_regular else None
     if errors_path is not None:
         check_output(errors_path)
-    dataset = load_dataset(data)
+    dataset = spec.load(data)
     table = dataset.table
     masks = None
     if not use_masks:
         table = table.assign(mask_path=None)
     elif masks_dir is not None:
-        from hamfeat.data import masks_in_folder
+        from hamfeat.datasets.discovery import masks_in_folder
 
         paths, mask_problems = masks_in_folder(masks_dir, table["image_id"].astype(str))
         dataset.problems.extend(mask_problems)
         table = table.assign(mask_path=paths)
         masks = MaskSummary(str(masks_dir), len(table), sum(p is not None for p in paths))
-    elif layout == "ham10000" and "mask_path" in table.columns:  # the data set's own masks
-        from hamfeat.data import MASK_DIRS
-
+    elif spec.features.uses_masks and "mask_path" in table.columns:  # the data set's own masks
         found = table["mask_path"].dropna().astype(str)
         folders = sorted({str(Path(p).parent) for p in found})
         masks = MaskSummary(", ".join(folders), len(table), len(found))
         if not folders:  # a data set without masks: said, but not a warning
-            masks.absent = (
-                f"the data set has no mask folder ({', '.join(f'{d}/' for d in MASK_DIRS)}) "
-                f"under {dataset.root}"
-            )
+            dirs = ", ".join(f"{d}/" for d in spec.features.mask_dirs)
+            masks.absent = f"the data set has no mask folder ({dirs}) under {dataset.root}"
     lines = None
     if progress is None and not sys.stderr.isatty():  # a log file: lines, not a bar
         seconds = float(os.environ.get("HAMFEAT_PROGRESS_SECONDS", PROGRESS_SECONDS))
@@ -580,8 +575,8 @@ def extract_dataset(
     result.table.attrs["hamfeat"] = {"config": config.as_dict(), "use_masks": use_masks}
     if config.segmenter is not None:  # its name, for `train` to record beside its hash
         result.table.attrs["hamfeat"]["segmenter_file"] = Path(config.segmenter).name
-    if layout != "ham10000":
-        result.table.attrs["hamfeat"]["dataset"] = layout
+    if spec.tag_tables:
+        result.table.attrs["hamfeat"]["dataset"] = spec.name
     if table_format == "csv":
         write_csv_atomic(result.table, output)
     else:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hamfeat.cxr14 import CXR_MODEL_FAMILIES, PIXEL_FAMILY, label_matrix
+from hamfeat.datasets.cxr14 import CXR_MODEL_FAMILIES, PIXEL_FAMILY, label_matrix
 from hamfeat.errors import DatasetError
 from hamfeat.models import (
     GRAY_FAMILY_NAMES,
@@ -118,7 +118,7 @@ def load_cxr_table(path: str | PathLike[str]) -> pd.DataFrame:
 
 
 def cxr_families(table: pd.DataFrame) -> tuple[str, ...]:
-    """The model families (:data:`~hamfeat.cxr14.CXR_MODEL_FAMILIES`) the table has.
+    """The model families (:data:`~hamfeat.datasets.cxr14.CXR_MODEL_FAMILIES`) the table has.
 
     A table with none of them (e.g. only ``grayhog``) uses every grayscale family it has.
 
@@ -180,7 +180,7 @@ def make_multilabel_model(
         ``families``).
     random_state : int
     families : sequence of str
-        Feature families (default: :data:`~hamfeat.cxr14.CXR_MODEL_FAMILIES`).
+        Feature families (default: :data:`~hamfeat.datasets.cxr14.CXR_MODEL_FAMILIES`).
     n_jobs : int, optional
         Threads of the estimators that take them.
     params : dict, optional

@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hamfeat.data import CLASSES, ISIC2018_COLUMNS, list_images, masks_in_folder
+from hamfeat.datasets import DEFAULT_DATASET
+from hamfeat.datasets.discovery import list_images, masks_in_folder
+from hamfeat.datasets.ham10000 import CLASSES, ISIC2018_COLUMNS
 from hamfeat.errors import DatasetError, ModelError, Problem
 from hamfeat.extract import MaskSummary, extract_table
 from hamfeat.pipeline import FeatureConfig
@@ -254,10 +256,11 @@ def score_folder(
         Feature cache (default: none).
     progress : bool, optional
         Progress bar on stderr (default: when stderr is a terminal).
-    dataset : {"ham10000", "cxr14"}, optional
-        Refuse a model made for another data set (default: take the model's). A multi-label
-        (``cxr14``) model writes ``path, image_id, p_<label>...`` (one probability per label,
-        ``abnormal`` = any finding) ``, mask_source, error``.
+    dataset : str, optional
+        A registered data set name: refuse a model made for another data set (default: take
+        the model's; a model that names none is for :data:`~hamfeat.datasets.DEFAULT_DATASET`).
+        A multi-label (``cxr14``) model writes ``path, image_id, p_<label>...`` (one
+        probability per label, ``abnormal`` = any finding) ``, mask_source, error``.
     backend, scheduler
         Where features are computed: as in :func:`hamfeat.extract.extract_table`.
     segmenter : path-like, optional
@@ -283,7 +286,7 @@ def score_folder(
     model = load_model(model_path)
     config = _config_from_model(model, segmenter)
     multilabel = model.extra.get("task") == "multilabel"
-    model_dataset = str(model.extra.get("dataset", "ham10000"))
+    model_dataset = str(model.extra.get("dataset", DEFAULT_DATASET))
     if dataset is not None and dataset != model_dataset:
         raise ModelError(model_path, f"model is for {model_dataset}, not {dataset}")
     if multilabel and (masks_dir is not None or lesion_map is not None):

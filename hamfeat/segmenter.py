@@ -298,7 +298,7 @@ def train_segmenter(
     Parameters
     ----------
     data : path-like, optional
-        A HAM10000 folder (see :func:`hamfeat.data.find_data_dir`).
+        A HAM10000 folder (see :func:`hamfeat.datasets.ham10000.find_data_dir`).
     output : path-like
         The segmenter file (``*.skops``).
     n_folds, random_state, segmenter_params
@@ -323,7 +323,7 @@ def train_segmenter(
     DatasetError
         No usable image with a mask.
     """
-    from hamfeat.data import load_dataset
+    from hamfeat.datasets.ham10000 import load_dataset
     from hamfeat.errors import DatasetError, HamfeatError, Problem
     from hamfeat.imageio import (
         CANONICAL_LONG_SIDE,

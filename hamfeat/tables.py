@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from hamfeat.data import CLASSES
+from hamfeat.datasets.ham10000 import CLASSES
 from hamfeat.errors import DatasetError
 from hamfeat.models import FAMILY_NAMES, feature_columns, note_undeclared
+
+if TYPE_CHECKING:
+    from hamfeat.datasets import DatasetSpec
 
 __all__ = ["LABEL_COLUMNS", "check_table", "features_version", "load_table", "table_config",
            "table_hash"]
@@ -20,13 +25,17 @@ __all__ = ["LABEL_COLUMNS", "check_table", "features_version", "load_table", "ta
 LABEL_COLUMNS = ("image_id", "lesion_id", "dx")
 
 
-def load_table(path: str | PathLike[str]) -> pd.DataFrame:
+def load_table(path: str | PathLike[str], dataset: DatasetSpec | None = None) -> pd.DataFrame:
     """Read a feature table and check its labels.
 
     Parameters
     ----------
     path : path-like
         A parquet table written by ``hamfeat features``.
+    dataset : DatasetSpec, optional
+        A multi-class data set other than HAM10000: its label and group columns are read as
+        ``dx`` and ``lesion_id`` (renamed in the returned table) and its classes are the
+        known labels (default: HAM10000's columns and classes).
 
     Returns
     -------
@@ -48,12 +57,22 @@ def load_table(path: str | PathLike[str]) -> pd.DataFrame:
         raise DatasetError(
             f"{path}: cannot read the feature table ({type(exc).__name__}: {exc})"
         ) from exc
-    check_table(table, path)
+    classes = CLASSES
+    if dataset is not None:
+        table = table.rename(
+            columns={dataset.label_column: "dx", dataset.group_column: "lesion_id"})
+        classes = tuple(dataset.classes)
+    check_table(table, path, classes=classes)
     note_undeclared(table.columns, path)
     return table
 
 
-def check_table(table: pd.DataFrame, path: str | PathLike[str] | None = None) -> None:
+def check_table(
+    table: pd.DataFrame,
+    path: str | PathLike[str] | None = None,
+    *,
+    classes: Sequence[str] = CLASSES,
+) -> None:
     """Check that a feature table has usable labels, lesion ids and feature columns.
 
     Parameters
@@ -61,6 +80,8 @@ def check_table(table: pd.DataFrame, path: str | PathLike[str] | None = None) ->
     table : pandas.DataFrame
     path : path-like, optional
         Named in the error message.
+    classes : sequence of str
+        The known labels (default: HAM10000's).
 
     Raises
     ------
@@ -79,11 +100,11 @@ def check_table(table: pd.DataFrame, path: str | PathLike[str] | None = None) ->
     n_missing = int(dx.isna().sum())
     if n_missing:
         raise DatasetError(f"{where}: {n_missing} row(s) have no label (dx is empty)")
-    unknown = sorted(set(map(str, dx.unique())) - set(CLASSES))
+    unknown = sorted(set(map(str, dx.unique())) - set(classes))
     if unknown:
         raise DatasetError(
             f"{where}: unknown label(s) {', '.join(map(repr, unknown[:5]))} in dx; "
-            f"known: {', '.join(CLASSES)}"
+            f"known: {', '.join(classes)}"
         )
     if int(table["lesion_id"].isna().sum()):
         raise DatasetError(f"{where}: {int(table['lesion_id'].isna().sum())} row(s) lack lesion_id")

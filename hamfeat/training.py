@@ -9,14 +9,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from hamfeat._io import check_output
 from hamfeat._warnings import quiet
-from hamfeat.data import CLASSES
+from hamfeat.datasets.ham10000 import CLASSES
 from hamfeat.errors import DatasetError, UsageError
 from hamfeat.models import (
     FAMILY_NAMES,
@@ -30,6 +30,9 @@ from hamfeat.models import (
 from hamfeat.models_multilabel import MIN_IMAGES as CXR_MIN_IMAGES
 from hamfeat.models_multilabel import PATCHKM
 from hamfeat.tables import features_version, load_table, table_config, table_hash
+
+if TYPE_CHECKING:
+    from hamfeat.datasets import DatasetSpec
 
 __all__ = [
     "MIN_IMAGES",
@@ -124,6 +127,7 @@ def train(
     model_params: Mapping[str, Any] | None = None,
     n_jobs: int | None = None,
     progress: Callable[[str], None] | None = None,
+    dataset: DatasetSpec | None = None,
 ) -> Path:
     """Fit a model on every image of a feature table and save it (skops).
 
@@ -149,6 +153,9 @@ def train(
     progress : callable, optional
         Called with one line when fitting starts, when each ensemble member is fitted and
         when the model is (default: the ``hamfeat`` logger, at INFO).
+    dataset : DatasetSpec, optional
+        A multi-class data set other than HAM10000 (:func:`hamfeat.tables.load_table`); the
+        model records its name (``extra["dataset"]``, which ``hamfeat score --dataset`` checks).
 
     Returns
     -------
@@ -165,7 +172,7 @@ def train(
     if alpha is None:
         alpha = TRAIN_ALPHAS.get(model, TRAIN_ALPHA)
     check_output(output_path)  # a folder, a missing or read-only folder: refused before fitting
-    table = load_table(features_path)
+    table = load_table(features_path, dataset)
     config = table_config(table)
     if not config:
         raise DatasetError(
@@ -233,13 +240,15 @@ def train(
             "model_params": dict(model_params or {}),
             "n_images": len(table),
             "n_lesions": int(table["lesion_id"].nunique()),
-            "class_counts": {c: int((table["dx"] == c).sum()) for c in CLASSES},
+            "class_counts": {c: int((table["dx"] == c).sum())
+                             for c in (CLASSES if dataset is None else dataset.classes)},
             "features_path": str(features_path),
             "fit_seconds": round(seconds, 2),
             **({"segmenter_file": table.attrs["hamfeat"].get("segmenter_file")}
                if config.get("segmenter") else {}),
             "mask_mode": masks["mode"],
             "mask_sources": masks["counts"],
+            **({"dataset": dataset.name} if dataset is not None else {}),
         },
         novelty=detector,
     )

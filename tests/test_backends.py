@@ -16,7 +16,7 @@ from hamfeat.backends import (
     register_backend,
     scheduler_backend,
 )
-from hamfeat.data import load_dataset
+from hamfeat.datasets.ham10000 import load_dataset
 from hamfeat.extract import extract_table
 from hamfeat.pipeline import FeatureConfig
 

@@ -34,7 +34,7 @@ from hamfeat.cv_page import (
     segmentation_gallery,
     table_feature_config,
 )
-from hamfeat.data import CLASSES
+from hamfeat.datasets.ham10000 import CLASSES
 from hamfeat.evaluation.cv import run_cv
 from hamfeat.pipeline import FeatureConfig
 from hamfeat.synthetic import make_synthetic_table

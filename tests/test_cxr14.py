@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from hamfeat.cli import main
-from hamfeat.cxr14 import (
+from hamfeat.datasets.cxr14 import (
     CXR_CONFIG,
     CXR_MODEL_FAMILIES,
     cxr_config,

@@ -19,7 +19,7 @@ import pytest
 from conftest import make_ham_folder
 from hamfeat import _dask
 from hamfeat.cli import main
-from hamfeat.data import load_dataset
+from hamfeat.datasets.ham10000 import load_dataset
 from hamfeat.extract import _Cache, extract_dataset, extract_table
 from hamfeat.pipeline import FeatureConfig
 

@@ -1,4 +1,4 @@
-"""Data set discovery and validation (``hamfeat.data``)."""
+"""Data set discovery and validation (``hamfeat.datasets.ham10000``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from conftest import make_ham_folder, synthetic_lesion, write_jpeg, write_mask
-from hamfeat.data import CLASSES, find_data_dir, list_images, load_dataset
+from hamfeat.datasets.discovery import list_images
+from hamfeat.datasets.ham10000 import CLASSES, find_data_dir, load_dataset
 from hamfeat.errors import DatasetError
 from hamfeat.imageio import read_image, read_mask
 

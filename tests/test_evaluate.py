@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hamfeat.data import CLASSES
+from hamfeat.datasets.ham10000 import CLASSES
 from hamfeat.errors import DatasetError
 from hamfeat.evaluation.cv import run_cv
 from hamfeat.evaluation.metrics import alpha_curve as _curve

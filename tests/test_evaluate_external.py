@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from conftest import METADATA_HEADER, write_jpeg, write_mask
-from hamfeat.data import CLASSES, ISIC2018_COLUMNS
+from hamfeat.datasets.ham10000 import CLASSES, ISIC2018_COLUMNS
 from hamfeat.errors import DatasetError
 from hamfeat.evaluate_external import (
     REPORT_FILES,

@@ -32,7 +32,7 @@ from test_evaluate_external import gen, run, score_table  # noqa: F401 - gen is 
 
 from chromium import open_page
 from conftest import write_mask
-from hamfeat.data import CLASSES
+from hamfeat.datasets.ham10000 import CLASSES
 from hamfeat.evaluate_external import Truth, evaluate_images, evaluate_scores
 from hamfeat.evaluate_html import PAGE_NAME, write_evaluate_html
 from hamfeat.evaluate_page import decision_tradeoff, error_frame, evaluation_errors, page_data

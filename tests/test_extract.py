@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from conftest import make_ham_folder
-from hamfeat.data import load_dataset
+from hamfeat.datasets.ham10000 import load_dataset
 from hamfeat.errors import OutputError
 from hamfeat.extract import extract_dataset, extract_table, write_table_atomic
 from hamfeat.features import feature_names

@@ -487,7 +487,7 @@ def test_bombs_refused_from_the_header_without_decoding(mixed: dict, monkeypatch
     """The two bombs of the folder (a 300-byte PNG announcing 900M pixels, a real JPEG whose
     header announces 72M) are refused without any pixel decoded."""
     from hamfeat import imageio
-    from hamfeat.data import load_dataset
+    from hamfeat.datasets.ham10000 import load_dataset
 
     def no_decode(*args, **kwargs):
         raise AssertionError("a decompression bomb was decoded")

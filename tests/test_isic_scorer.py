@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from hamfeat.data import ISIC2018_COLUMNS
+from hamfeat.datasets.ham10000 import ISIC2018_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / ".venv-isic"

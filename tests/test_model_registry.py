@@ -114,7 +114,7 @@ def test_fixed_families_are_spec_fields(table) -> None:
 
 
 def test_multilabel_default_families_are_the_cxr_ones() -> None:
-    from hamfeat.cxr14 import CXR_MODEL_FAMILIES
+    from hamfeat.datasets.cxr14 import CXR_MODEL_FAMILIES
     from hamfeat.models import MULTILABEL_FAMILIES
 
     assert MULTILABEL_FAMILIES == CXR_MODEL_FAMILIES

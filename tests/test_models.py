@@ -13,7 +13,7 @@ import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from hamfeat.data import CLASSES
+from hamfeat.datasets.ham10000 import CLASSES
 from hamfeat.errors import ModelError
 from hamfeat.features import FEATURES_VERSION
 from hamfeat.models import (

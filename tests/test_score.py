@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from conftest import write_jpeg
-from hamfeat.data import CLASSES
+from hamfeat.datasets.ham10000 import CLASSES
 
 N_PER_CLASS = 4  # a tiny real training set: enough to exercise the machinery, not to be good
 

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from conftest import METADATA_HEADER, write_jpeg, write_mask
-from hamfeat.data import CLASSES
+from hamfeat.datasets.ham10000 import CLASSES
 from hamfeat.models import load_model
 from hamfeat.novelty import FLAGS
 

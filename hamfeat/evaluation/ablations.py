@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hamfeat.data import CLASSES
+from hamfeat.datasets.ham10000 import CLASSES
 from hamfeat.evaluation.metrics import evaluate_oof
 from hamfeat.evaluation.oof import oof_predictions
 from hamfeat.evaluation.results import Ablations, OtherTable, Summary
@@ -28,14 +28,15 @@ from hamfeat.tables import load_table, table_config, table_hash
 __all__ = ["ablation_variants", "labels_of", "run_ablations"]
 
 
-def labels_of(table: pd.DataFrame) -> np.ndarray:
-    """The class index (into :data:`~hamfeat.data.CLASSES`) of each row's ``dx``.
+def labels_of(table: pd.DataFrame, classes: Sequence[str] = CLASSES) -> np.ndarray:
+    """The class index (into ``classes``, default HAM10000's) of each row's ``dx``.
 
     Returns
     -------
     numpy.ndarray of int
     """
-    return np.array([CLASSES.index(c) for c in table["dx"].astype(str)])
+    order = list(classes)
+    return np.array([order.index(c) for c in table["dx"].astype(str)])
 
 
 def ablation_variants(table: pd.DataFrame, mk: Callable[..., Any], model: str) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,7 @@ import pandas as pd
 from hamfeat._io import check_output_dir, write_output
 from hamfeat._version import __version__
 from hamfeat._warnings import quiet
-from hamfeat.data import CLASSES
+from hamfeat.datasets.ham10000 import CLASSES
 from hamfeat.errors import DatasetError
 from hamfeat.evaluation.ablations import labels_of, run_ablations
 from hamfeat.evaluation.metrics import ACC_FLOOR, evaluate_oof, majority_baseline
@@ -56,6 +56,9 @@ __all__ = [
     "estimators_for",
     "run_cv",
 ]
+
+if TYPE_CHECKING:
+    from hamfeat.datasets import DatasetSpec
 
 log = logging.getLogger("hamfeat")
 
@@ -207,26 +210,31 @@ def _derived(oofs: dict[str, OOF], ensembles, y: np.ndarray, random_state: int) 
                 )
 
 
-def _seed_baseline(table, y, groups, model_params, n_splits, baseline_seeds, n_jobs):
+def _seed_baseline(table, y, groups, model_params, n_splits, baseline_seeds, n_jobs,
+                   classes=CLASSES):
     """The ``knn_seed`` baseline image-level and lesion-grouped (None: no colour columns)."""
     seed_est = {"knn_seed": make_model("knn_seed", **dict(model_params.get("knn_seed", {})))}
     n_seed_cols = len(feature_columns(table.columns, ("color",), pattern=SEED_FEATURE_PATTERN))
     if not n_seed_cols:
         return None
     img = oof_predictions(
-        seed_est, table, image_splits(y, n_splits=n_splits, seeds=baseline_seeds), n_jobs=n_jobs
+        seed_est, table, image_splits(y, n_splits=n_splits, seeds=baseline_seeds), n_jobs=n_jobs,
+        classes=classes,
     )["knn_seed"]
     grp = oof_predictions(
         seed_est,
         table,
         grouped_splits(y, groups, n_splits=n_splits, seeds=baseline_seeds),
         n_jobs=n_jobs,
+        classes=classes,
     )["knn_seed"]
-    return SeedBaseline(n_seed_cols, SEED_FEATURE_PATTERN, evaluate_oof(img, y, None),
-                        evaluate_oof(grp, y, groups))
+    return SeedBaseline(n_seed_cols, SEED_FEATURE_PATTERN,
+                        evaluate_oof(img, y, None, classes=classes),
+                        evaluate_oof(grp, y, groups, classes=classes))
 
 
-def _head(table, features_path, command, y, groups, n_splits, seeds, leaks, model_params):
+def _head(table, features_path, command, y, groups, n_splits, seeds, leaks, model_params,
+          classes=CLASSES, group_column="lesion_id"):
     """The plain header values of the report, in report order."""
     from hamfeat.novelty import mask_mode
 
@@ -237,7 +245,7 @@ def _head(table, features_path, command, y, groups, n_splits, seeds, leaks, mode
         "table_config": table_config(table),
         "n_images": len(table),
         "n_lesions": int(pd.Series(groups).nunique()),
-        "class_counts": {c: int((y == i).sum()) for i, c in enumerate(CLASSES)},
+        "class_counts": {c: int((y == i).sum()) for i, c in enumerate(classes)},
         "n_features": len(feature_columns(table.columns)),
         "masks": mask_mode(table),
         "hamfeat_version": __version__,
@@ -249,7 +257,7 @@ def _head(table, features_path, command, y, groups, n_splits, seeds, leaks, mode
         },
         "cv": {
             "kind": "StratifiedGroupKFold",
-            "groups": "lesion_id",
+            "groups": group_column,
             "n_splits": n_splits,
             "seeds": list(seeds),
             "lesions_on_both_sides": leaks,
@@ -277,10 +285,12 @@ def cross_validate(
     n_jobs: int | None = None,
     random_state: int = 0,
     progress: Callable[[str], None] | None = None,
+    dataset: DatasetSpec | None = None,
 ) -> tuple[CVReport, dict[str, OOF]]:
     """The lesion-grouped CV of the models on a checked table, as a typed result.
 
-    Parameters are those of :func:`run_cv` (``table``: the table read from ``features_path``).
+    Parameters are those of :func:`run_cv` (``table``: the table read from ``features_path``
+    by :func:`hamfeat.tables.load_table` with the same ``dataset``).
 
     Returns
     -------
@@ -292,35 +302,40 @@ def cross_validate(
     t_start = time.perf_counter()
     say = progress or (lambda msg: log.info(msg))
     model_params = {k: dict(v) for k, v in (model_params or {}).items()}
-    y = labels_of(table)
+    classes = CLASSES if dataset is None else tuple(dataset.classes)
+    y = labels_of(table, classes)
     groups = table["lesion_id"].astype(str).to_numpy()
     splits = grouped_splits(y, groups, n_splits=n_splits, seeds=seeds)
     leaks = check_grouped(splits, groups)
     if leaks:  # pragma: no cover - StratifiedGroupKFold guarantees this
         raise RuntimeError(f"{leaks} lesions on both sides of a split")
-    head = _head(table, features_path, command, y, groups, n_splits, seeds, leaks, model_params)
-    report = CVReport(head, majority_baseline(y, groups))
+    head = _head(table, features_path, command, y, groups, n_splits, seeds, leaks, model_params,
+                 classes, "lesion_id" if dataset is None else dataset.group_column)
+    report = CVReport(head, majority_baseline(y, groups, classes))
 
     say(f"cv: {len(table)} images, models {', '.join(models)}, seeds {list(seeds)}")
     t0 = time.perf_counter()
     ests, ensembles = estimators_for(models, model_params, random_state)
-    oofs = oof_predictions(ests, table, splits, n_jobs=n_jobs)
+    oofs = oof_predictions(ests, table, splits, n_jobs=n_jobs, classes=classes)
     _derived(oofs, ensembles, y, random_state)
     report.timings["main_models_wall_s"] = time.perf_counter() - t0
     for name, o in oofs.items():
-        r = evaluate_oof(o, y, groups)
+        r = evaluate_oof(o, y, groups, classes=classes)
         report.models[name] = ModelResult(r.per_seed, r.summary, r.fit_seconds, o.info)
     say(f"cv: main models done in {report.timings['main_models_wall_s']:.0f} s")
     report.best_model = best_model_name(report.models)
 
     t0 = time.perf_counter()
     report.seed_baseline = _seed_baseline(
-        table, y, groups, model_params, n_splits, baseline_seeds, n_jobs
+        table, y, groups, model_params, n_splits, baseline_seeds, n_jobs, classes
     )
     if report.seed_baseline is None:
         report.notes.append("seed baseline skipped: the table has no simple colour columns")
     report.timings["seed_baseline_wall_s"] = time.perf_counter() - t0
-    if ablations:
+    if ablations and dataset is not None:
+        report.notes.append(f"ablations skipped: the ablation study is HAM10000's, not "
+                            f"{dataset.name}'s")
+    elif ablations:
         t0 = time.perf_counter()
         first: list[Split] = splits[:n_splits] if seeds else splits
         report.ablations = run_ablations(
@@ -362,6 +377,7 @@ def run_cv(
     progress: Callable[[str], None] | None = None,
     html: bool = False,
     data_dir: str | PathLike[str] | None = None,
+    dataset: DatasetSpec | None = None,
 ) -> dict:
     """Cross-validate the models on a feature table and write the report.
 
@@ -405,6 +421,10 @@ def run_cv(
     data_dir : path-like, optional
         The HAM10000 folder (``images/``, ``masks/``) whose images the page's galleries show;
         None: no image galleries.
+    dataset : DatasetSpec, optional
+        A multi-class data set other than HAM10000 (:func:`hamfeat.tables.load_table`): its
+        classes, label and group columns; the ablation study (HAM10000's) is then skipped, with
+        a note.
 
     Returns
     -------
@@ -425,7 +445,7 @@ def run_cv(
     say = progress or (lambda msg: log.info(msg))
     features_path = Path(features_path)
     report_dir = check_output_dir(report_dir, create=False)  # before any work; created on write
-    table = load_table(features_path)
+    table = load_table(features_path, dataset)
     check_cross_validatable(table, n_splits, features_path, models)  # before any fitting
     report, oofs = cross_validate(
         table, features_path=features_path,
@@ -433,10 +453,11 @@ def run_cv(
         models=models, seeds=seeds, baseline_seeds=baseline_seeds, ablations=ablations,
         ablation_model=ablation_model, auto_features_path=auto_features_path,
         cc_features_path=cc_features_path, model_params=model_params, n_splits=n_splits,
-        n_jobs=n_jobs, random_state=random_state, progress=say,
+        n_jobs=n_jobs, random_state=random_state, progress=say, dataset=dataset,
     )
     best = report.best_model
-    best_oof = oof_frame(oofs[best], table, report.models[best].to_dict()["per_seed"])
+    best_oof = oof_frame(oofs[best], table, report.models[best].to_dict()["per_seed"],
+                         classes=list(report.head["class_counts"]))
     del oofs
     check_output_dir(report_dir)  # created now that there is a report to write
     if plots:

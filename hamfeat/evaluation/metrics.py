@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hamfeat.data import CLASSES
+from hamfeat.datasets.ham10000 import CLASSES
 from hamfeat.evaluation.oof import OOF
 from hamfeat.evaluation.results import (
     POINTS,
@@ -58,18 +58,24 @@ ACC_FLOOR = 0.80
 
 
 def classification_metrics(
-    y: np.ndarray, proba: np.ndarray, prior: np.ndarray, alpha: float | np.ndarray
+    y: np.ndarray,
+    proba: np.ndarray,
+    prior: np.ndarray,
+    alpha: float | np.ndarray,
+    classes: Sequence[str] = CLASSES,
 ) -> dict[str, Any]:
     """Every metric of one set of predictions.
 
     Parameters
     ----------
     y : numpy.ndarray of int
-        True class index (into :data:`~hamfeat.data.CLASSES`).
+        True class index (into :data:`~hamfeat.datasets.ham10000.CLASSES`).
     proba : numpy.ndarray of shape (n, n_classes)
     prior : numpy.ndarray of shape (n, n_classes) or (n_classes,)
     alpha : float or numpy.ndarray of shape (n,)
         Exponent of the decision rule (per row if an array).
+    classes : sequence of str
+        The names of ``proba``'s columns (default: HAM10000's classes).
 
     Returns
     -------
@@ -86,7 +92,7 @@ def classification_metrics(
         roc_auc_score,
     )
 
-    labels = list(range(len(CLASSES)))
+    labels = list(range(len(classes)))
     alpha_arr = np.broadcast_to(np.asarray(alpha, dtype=float), (len(y),))
     prior = np.broadcast_to(prior, proba.shape)
     pred = np.argmax(proba / np.clip(prior, 1e-12, None) ** alpha_arr[:, None], axis=1)
@@ -113,7 +119,7 @@ def classification_metrics(
                 "f1": float(f[i]),
                 "support": int(s[i]),
             }
-            for i, c in enumerate(CLASSES)
+            for i, c in enumerate(classes)
         },
         "confusion": confusion_matrix(y, pred, labels=labels).tolist(),
     }
@@ -220,7 +226,8 @@ def lesion_level(
 
 
 def _level(
-    yy: np.ndarray, pp: np.ndarray, pr: np.ndarray, ff: np.ndarray, fixed_alpha: float
+    yy: np.ndarray, pp: np.ndarray, pr: np.ndarray, ff: np.ndarray, fixed_alpha: float,
+    classes: Sequence[str] = CLASSES,
 ) -> LevelResult:
     """The four operating points and the curve of one seed at one level."""
     curve = alpha_curve(yy, pp, pr)
@@ -235,7 +242,7 @@ def _level(
     best_alpha = pick_alpha(curve)
 
     def point(rule, **extra) -> PointMetrics:
-        return PointMetrics(**classification_metrics(yy, pp, pr, rule), **extra)
+        return PointMetrics(**classification_metrics(yy, pp, pr, rule, classes), **extra)
 
     return LevelResult(
         argmax=point(0.0),
@@ -247,7 +254,12 @@ def _level(
 
 
 def evaluate_oof(
-    oof: OOF, y: np.ndarray, groups: np.ndarray | None, *, fixed_alpha: float = DEFAULT_ALPHA
+    oof: OOF,
+    y: np.ndarray,
+    groups: np.ndarray | None,
+    *,
+    fixed_alpha: float = DEFAULT_ALPHA,
+    classes: Sequence[str] = CLASSES,
 ) -> OOFResult:
     """Metrics of out-of-fold predictions at every operating point, per image and per lesion,
     per seed, and their summary over seeds.
@@ -261,6 +273,8 @@ def evaluate_oof(
         Lesion id per image; None: no lesion level.
     fixed_alpha : float
         The exponent of the ``fixed`` point.
+    classes : sequence of str
+        The names of the probability columns (default: HAM10000's classes).
 
     Returns
     -------
@@ -269,12 +283,12 @@ def evaluate_oof(
     per_seed = []
     for si, seed in enumerate(oof.seeds):
         proba, prior, fold = oof.proba[si], oof.prior[si], oof.fold[si]
-        res = SeedResult(seed, _level(y, proba, prior, fold, fixed_alpha))
+        res = SeedResult(seed, _level(y, proba, prior, fold, fixed_alpha, classes))
         if groups is not None:
             yl, pl, prl, codes = lesion_level(y, proba, prior, groups)
             fl = np.zeros(len(yl), dtype=int)
             fl[codes] = fold
-            res.lesion = _level(yl, pl, prl, fl, fixed_alpha)
+            res.lesion = _level(yl, pl, prl, fl, fixed_alpha, classes)
         per_seed.append(res)
     return OOFResult(per_seed, summarise(per_seed), oof.fit_seconds)
 
@@ -290,9 +304,10 @@ def _point_summary(points: list[PointMetrics], point: str) -> PointSummary:
         alpha = float(np.mean([p.alpha for p in points]))
     if point == "crossfit":
         alphas = sorted({a for p in points for a in p.alpha_per_fold.values()})
-    recall = {c: float(np.mean([p.per_class[c]["recall"] for p in points])) for c in CLASSES}
+    classes = list(points[0].per_class)  # the points' classes, in order
+    recall = {c: float(np.mean([p.per_class[c]["recall"] for p in points])) for c in classes}
     precision = {
-        c: float(np.mean([p.per_class[c]["precision"] for p in points])) for c in CLASSES
+        c: float(np.mean([p.per_class[c]["precision"] for p in points])) for c in classes
     }
     return PointSummary(mean, std, recall, precision, alpha, alphas)
 
@@ -318,7 +333,9 @@ def summarise(per_seed: Sequence[SeedResult]) -> Summary:
     return Summary(**levels)
 
 
-def majority_baseline(y: np.ndarray, groups: np.ndarray | None) -> Majority:
+def majority_baseline(
+    y: np.ndarray, groups: np.ndarray | None, classes: Sequence[str] = CLASSES
+) -> Majority:
     """The majority-class baseline (always predict the most frequent class).
 
     Parameters
@@ -326,21 +343,24 @@ def majority_baseline(y: np.ndarray, groups: np.ndarray | None) -> Majority:
     y : numpy.ndarray of int
     groups : numpy.ndarray, optional
         Lesion id per image (adds the lesion level).
+    classes : sequence of str
+        The class names (default: HAM10000's).
 
     Returns
     -------
     Majority
     """
-    k = len(CLASSES)
+    k = len(classes)
     maj = int(np.bincount(y, minlength=k).argmax())
     onehot = np.zeros((len(y), k))
     onehot[:, maj] = 1.0
     res = Majority(
-        CLASSES[maj], PointMetrics(**classification_metrics(y, onehot, np.full(k, 1 / k), 0.0))
+        classes[maj],
+        PointMetrics(**classification_metrics(y, onehot, np.full(k, 1 / k), 0.0, classes)),
     )
     if groups is not None:
         yl, pl, prl, _ = lesion_level(y, onehot, np.full(k, 1 / k), groups)
-        res.lesion = PointMetrics(**classification_metrics(yl, pl, prl, 0.0))
+        res.lesion = PointMetrics(**classification_metrics(yl, pl, prl, 0.0, classes))
     return res
 
 

@@ -25,7 +25,7 @@ import pandas as pd
 from hamfeat._io import check_output_dir, write_output
 from hamfeat._version import __version__
 from hamfeat._warnings import quiet
-from hamfeat.cxr14 import PIXEL_FAMILY, label_matrix
+from hamfeat.datasets.cxr14 import PIXEL_FAMILY, label_matrix
 from hamfeat.errors import DatasetError
 from hamfeat.evaluation.metrics import auc as _auc
 from hamfeat.evaluation.metrics import multilabel_metrics

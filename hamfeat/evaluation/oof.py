@@ -4,6 +4,7 @@ one-vs-rest multi-label estimators. One worker function serves both tasks."""
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -14,7 +15,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from hamfeat.data import CLASSES
+from hamfeat.datasets.ham10000 import CLASSES
 from hamfeat.evaluation.splits import Split
 from hamfeat.models_multilabel import fit_ovr, positive_proba
 
@@ -31,7 +32,7 @@ class OOF:
     name : str
     seeds : list of int
     proba : numpy.ndarray of shape (n_seeds, n_images, n_classes)
-        Probabilities in :data:`~hamfeat.data.CLASSES` order.
+        Probabilities in :data:`~hamfeat.datasets.ham10000.CLASSES` order.
     prior : numpy.ndarray of shape (n_seeds, n_images, n_classes)
         Class frequencies of the training fold that predicted each image.
     fold : numpy.ndarray of shape (n_seeds, n_images)
@@ -47,23 +48,26 @@ class OOF:
     fit_seconds: float = 0.0
     info: dict = field(default_factory=dict)
 
-def class_proba(est: Any, X: pd.DataFrame) -> np.ndarray:
-    """Probabilities of a fitted classifier in :data:`~hamfeat.data.CLASSES` order (zeros for
+def class_proba(est: Any, X: pd.DataFrame, classes: Sequence[str] = CLASSES) -> np.ndarray:
+    """Probabilities of a fitted classifier in ``classes`` order (zeros for
     the classes its training fold lacked).
 
     Parameters
     ----------
     est : fitted classifier
     X : pandas.DataFrame
+    classes : sequence of str
+        The column order (default: HAM10000's classes).
 
     Returns
     -------
     numpy.ndarray of shape (n, n_classes)
     """
     proba = est.predict_proba(X)
-    full = np.zeros((len(X), len(CLASSES)))
+    order = list(classes)
+    full = np.zeros((len(X), len(order)))
     for j, c in enumerate(str(c) for c in est.classes_):
-        full[:, CLASSES.index(c)] = proba[:, j]
+        full[:, order.index(c)] = proba[:, j]
     return full
 
 
@@ -75,8 +79,10 @@ def _proba_multilabel(est: Any, X: pd.DataFrame, y: np.ndarray) -> np.ndarray:
     return positive_proba(est, X, y.shape[1])
 
 
-def _proba_multiclass(est: Any, X: pd.DataFrame, y: np.ndarray) -> np.ndarray:
-    return class_proba(est, X)
+def _proba_multiclass(
+    est: Any, X: pd.DataFrame, y: np.ndarray, classes: Sequence[str] = CLASSES
+) -> np.ndarray:
+    return class_proba(est, X, classes)
 
 
 def fit_predict(
@@ -146,6 +152,7 @@ def oof_predictions(
     *,
     n_jobs: int | None = None,
     require_complete: bool = True,
+    classes: Sequence[str] = CLASSES,
 ) -> dict[str, OOF]:
     """Fit each estimator on each training fold and predict its test fold.
 
@@ -161,6 +168,8 @@ def oof_predictions(
         Folds fitted in parallel (joblib); default: all cores.
     require_complete : bool
         Refuse splits that leave some image out of every test fold.
+    classes : sequence of str
+        The probability columns' classes (default: HAM10000's).
 
     Returns
     -------
@@ -171,22 +180,24 @@ def oof_predictions(
     seeds = sorted({s.seed for s in splits})
     n_jobs = n_jobs or os.cpu_count() or 1
     n_tasks = len(estimators) * len(splits)
-    results = _run(estimators, table, y, splits, min(n_jobs, n_tasks))
+    kw = {} if tuple(classes) == tuple(CLASSES) else {
+        "predict": functools.partial(_proba_multiclass, classes=tuple(classes))}
+    results = _run(estimators, table, y, splits, min(n_jobs, n_tasks), **kw)
     out: dict[str, OOF] = {}
     for name in estimators:
         out[name] = OOF(
             name,
             seeds,
-            np.full((len(seeds), n, len(CLASSES)), np.nan),
-            np.full((len(seeds), n, len(CLASSES)), np.nan),
+            np.full((len(seeds), n, len(classes)), np.nan),
+            np.full((len(seeds), n, len(classes)), np.nan),
             np.full((len(seeds), n), -1, dtype=int),
         )
-    yi = np.array([CLASSES.index(c) for c in y])
+    yi = np.array([list(classes).index(c) for c in y])
     for name, (split, proba, seconds, _) in results:
         o = out[name]
         si = seeds.index(split.seed)
         o.proba[si, split.test] = proba
-        counts = np.bincount(yi[split.train], minlength=len(CLASSES)).astype(float)
+        counts = np.bincount(yi[split.train], minlength=len(classes)).astype(float)
         o.prior[si, split.test] = counts / counts.sum()
         o.fold[si, split.test] = split.fold
         o.fit_seconds += seconds
@@ -253,7 +264,7 @@ def stacking_oof(name: str, members: Sequence[OOF], y: np.ndarray, random_state:
             tr, te = fold != f, fold == f
             lr = LogisticRegression(C=1.0, max_iter=2000, random_state=random_state)
             lr.fit(Z[tr], y[tr])
-            p = np.zeros((te.sum(), len(CLASSES)))
+            p = np.zeros((te.sum(), first.proba.shape[2]))
             p[:, lr.classes_] = lr.predict_proba(Z[te])
             proba[si, te] = p
     return OOF(

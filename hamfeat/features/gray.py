@@ -18,7 +18,7 @@ Names: ``grayhist_*``, ``grayglcm_d<d>_<property>_<mean|range>``, ``graylbp_r<R>
 
 ``graypix`` is the exception among them: its columns are pixels (the z-scored image on a fixed
 grid), not statistics. Hand-made models do not read it (see
-:data:`hamfeat.cxr14.CXR_MODEL_FAMILIES`); the learned patch encoder of
+:data:`hamfeat.datasets.cxr14.CXR_MODEL_FAMILIES`); the learned patch encoder of
 :mod:`hamfeat.encoders` does.
 """
 

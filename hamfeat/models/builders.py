@@ -52,7 +52,7 @@ CXR_ENSEMBLE: tuple[str, ...] = ("rf", "lr")
 #: The pixel family (:class:`~hamfeat.features.gray.GrayPixFamily`), read by learned models only.
 PIXEL_FAMILY: str = GrayPixFamily.name
 #: The families the hand-made X-ray models read by default: every grayscale family but the
-#: pixels (the same as :data:`hamfeat.cxr14.CXR_MODEL_FAMILIES`).
+#: pixels (the same as :data:`hamfeat.datasets.cxr14.CXR_MODEL_FAMILIES`).
 MULTILABEL_FAMILIES: tuple[str, ...] = tuple(f for f in GRAY_FAMILY_NAMES if f != PIXEL_FAMILY)
 #: The learned patch model ``patchkm``: :class:`~hamfeat.encoders.PatchKMeansEncoder` on the
 #: ``graypix`` family, standard-scaled, then one L2 logistic regression per label (balanced

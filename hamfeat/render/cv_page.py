@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hamfeat._version import __version__
-from hamfeat.data import CLASSES
+from hamfeat.datasets.ham10000 import CLASSES
 from hamfeat.render.html import (
     OUTLINE_RGB,
     REFERENCE_RGB,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-from hamfeat.data import CLASSES
 from hamfeat.evaluation.results import POINTS, CVReport, PointSummary, Summary
 from hamfeat.render.common import fmt, to_json
 
@@ -213,17 +212,18 @@ def _levels(r: CVReport) -> list[str]:
 
 
 def _per_class_and_curve(r: CVReport) -> list[str]:
+    classes = list(r.head["class_counts"])  # the report's classes, in order
     out = [
         "## Per-class recall / precision (per image, cross-fitted point)",
         "",
-        "| model | " + " | ".join(CLASSES) + " |",
-        "|---|" + "---|" * len(CLASSES),
+        "| model | " + " | ".join(classes) + " |",
+        "|---|" + "---|" * len(classes),
     ]
     for name, m in r.models.items():
         d = m.summary.image.crossfit
         out.append(
             f"| {name} | "
-            + " | ".join(f"{d.recall[c]:.2f} / {d.precision[c]:.2f}" for c in CLASSES)
+            + " | ".join(f"{d.recall[c]:.2f} / {d.precision[c]:.2f}" for c in classes)
             + " |"
         )
     out.append("")

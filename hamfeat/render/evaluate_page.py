@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hamfeat._version import __version__
-from hamfeat.data import CLASSES
+from hamfeat.datasets.ham10000 import CLASSES
 from hamfeat.render.cv_page import confusion_context, curves_figure, gallery_context
 from hamfeat.render.evaluate_report import LIST_LIMIT
 from hamfeat.render.html import environment, figure_data_uri, write_page

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hamfeat._io import write_output
-from hamfeat.data import CLASSES
+from hamfeat.datasets.ham10000 import CLASSES
 
 if TYPE_CHECKING:  # pragma: no cover
     from hamfeat.evaluate_external import Evaluation, LevelMetrics, PointMetrics

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from hamfeat._io import write_output
-from hamfeat.data import CLASSES
 from hamfeat.evaluation.results import CVReport
 
 __all__ = ["cv_plots"]
@@ -27,6 +26,7 @@ def _confusion(r: CVReport, report_dir: Path) -> str:
     import matplotlib.pyplot as plt
 
     best = r.best_model
+    CLASSES = list(r.head["class_counts"])
     cm = np.asarray(r.models[best].per_seed[0].image.crossfit.confusion, float)
     norm = cm / np.clip(cm.sum(axis=1, keepdims=True), 1, None)
     fig, ax = plt.subplots(figsize=(6, 5))
@@ -49,6 +49,7 @@ def _recall(r: CVReport, report_dir: Path) -> str:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(8, 4))
+    CLASSES = list(r.head["class_counts"])
     names = list(r.models)
     w = 0.8 / max(1, len(names))
     for i, name in enumerate(names):

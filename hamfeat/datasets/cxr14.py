@@ -1,4 +1,4 @@
-"""NIH ChestX-ray14: data set adapter and the feature configuration for chest X-rays.
+"""NIH ChestX-ray14 (chest X-rays, multi-label): its spec, loader and X-ray feature configuration.
 
 Accepted layouts (searched below the data folder):
 
@@ -29,24 +29,26 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from hamfeat.data import Dataset, walk_folders
+from hamfeat.datasets import discovery
+from hamfeat.datasets._registry import MULTILABEL, DatasetSpec, FeaturePreset, register_dataset
+from hamfeat.datasets.discovery import Dataset, walk_folders
 from hamfeat.errors import DatasetError, Problem
-from hamfeat.features import GRAY_FAMILY_NAMES
-from hamfeat.features.gray import GrayPixFamily
 from hamfeat.imageio import IMAGE_SUFFIXES, not_regular_reason, special_kind
-from hamfeat.pipeline import FeatureConfig
 
+if TYPE_CHECKING:
+    from hamfeat.pipeline import FeatureConfig
+
+# also CXR_CONFIG, CXR_MODEL_FAMILIES and PIXEL_FAMILY, computed on first use (``__getattr__``)
 __all__ = [
-    "CXR_CONFIG",
+    "CXR14",
     "CXR_LONG_SIDE",
-    "CXR_MODEL_FAMILIES",
     "FINDINGS",
     "NO_FINDING",
-    "PIXEL_FAMILY",
     "cxr_config",
     "find_cxr14_dir",
     "label_matrix",
@@ -87,15 +89,6 @@ NIH_COLUMNS = {
 }
 REQUIRED = ("image_id", "finding_labels", "patient_id")
 OPTIONAL = ("follow_up", "age", "sex", "view")
-#: The pixel family (:class:`~hamfeat.features.gray.GrayPixFamily`), read by learned models only.
-PIXEL_FAMILY: str = GrayPixFamily.name
-#: The families the hand-made X-ray models (lr, rf, knn, ...) use: every grayscale family but
-#: ``graypix`` (pixels, read only by the learned ``patchkm`` model of
-#: :mod:`hamfeat.evaluate_multilabel`). Chosen on development CV seeds 1-3, never on the
-#: report's seed 0 (see benchmarks/reports/cxr14/cv_report.md, "How the configuration was
-#: chosen"): the thumbnail, profiles and HOG families each raised the development abnormal AUC
-#: a little.
-CXR_MODEL_FAMILIES: tuple[str, ...] = tuple(f for f in GRAY_FAMILY_NAMES if f != PIXEL_FAMILY)
 _HINT = "pass --data DIR (a folder with the images and labels.csv or Data_Entry_2017*.csv)"
 
 
@@ -114,6 +107,9 @@ def cxr_config(long_side: int = CXR_LONG_SIDE, families=None) -> FeatureConfig:
     FeatureConfig
         Whole image (``region="whole"``), no colour constancy, no hair removal.
     """
+    from hamfeat.features import GRAY_FAMILY_NAMES
+    from hamfeat.pipeline import FeatureConfig
+
     fams = tuple(families) if families else GRAY_FAMILY_NAMES
     return FeatureConfig(
         families=fams,
@@ -124,36 +120,58 @@ def cxr_config(long_side: int = CXR_LONG_SIDE, families=None) -> FeatureConfig:
     )
 
 
-#: The default configuration (:func:`cxr_config`).
-CXR_CONFIG = cxr_config()
+def __getattr__(name: str) -> Any:
+    """The feature-side names, computed on first use: this module sits below the features and
+    the pipeline, so it imports neither up front (the registry is read before any computation).
+
+    ``CXR_CONFIG``: the default configuration (:func:`cxr_config`). ``PIXEL_FAMILY``: the pixel
+    family (:class:`~hamfeat.features.gray.GrayPixFamily`), read by learned models only.
+    ``CXR_MODEL_FAMILIES``: the families the hand-made X-ray models (lr, rf, knn, ...) use:
+    every grayscale family but ``graypix`` (pixels, read only by the learned ``patchkm`` model
+    of :mod:`hamfeat.models_multilabel`). Chosen on development CV seeds 1-3, never on the
+    report's seed 0 (see benchmarks/reports/cxr14/cv_report.md, "How the configuration was
+    chosen"): the thumbnail, profiles and HOG families each raised the development abnormal AUC
+    a little.
+    """
+    if name == "CXR_CONFIG":
+        value: Any = cxr_config()
+    elif name == "PIXEL_FAMILY":
+        from hamfeat.features.gray import GrayPixFamily
+
+        value = GrayPixFamily.name
+    elif name == "CXR_MODEL_FAMILIES":
+        from hamfeat.features import GRAY_FAMILY_NAMES
+        from hamfeat.features.gray import GrayPixFamily
+
+        value = tuple(f for f in GRAY_FAMILY_NAMES if f != GrayPixFamily.name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 def find_cxr14_dir(data: str | os.PathLike[str] | None = None) -> Path:
-    """Locate the ChestX-ray14 folder.
+    """Locate the ChestX-ray14 folder (:func:`hamfeat.datasets.discovery.find_data_dir`).
 
     Order: ``data`` when given, then ``$HAMFEAT_CXR14_DATA``, then ``./data/nih-cxr14``, then
     ``../shared/data/nih-cxr14-sample``.
+
+    Parameters
+    ----------
+    data : path-like, optional
+        An explicit folder.
+
+    Returns
+    -------
+    pathlib.Path
+        An existing folder.
 
     Raises
     ------
     DatasetError
         When no candidate exists.
     """
-    if data is not None:
-        path = Path(data).expanduser()
-        if not path.is_dir():
-            raise DatasetError(f"{path}: data folder not found; {_HINT}")
-        return path
-    candidates = []
-    env = os.environ.get("HAMFEAT_CXR14_DATA")
-    if env:
-        candidates.append(Path(env).expanduser())
-    candidates += [Path("data/nih-cxr14"), Path("../shared/data/nih-cxr14-sample")]
-    for path in candidates:
-        if path.is_dir():
-            return path
-    tried = ", ".join(str(c) for c in candidates)
-    raise DatasetError(f"no ChestX-ray14 data found (tried {tried}); {_HINT}")
+    return discovery.find_data_dir(CXR14, data)
 
 
 def split_findings(labels: str) -> list[str]:
@@ -343,3 +361,45 @@ def label_matrix(
     )
     out["abnormal"] = np.array([bool(s) for s in sets], dtype=np.int8)
     return out
+
+
+def _summary(ds: Dataset) -> list[str]:
+    """``hamfeat data``'s lines for a ChestX-ray14 folder."""
+    t = ds.table
+    labels = label_matrix(t["finding_labels"])
+    n_abn = int(labels.pop("abnormal").sum())
+    lines = [
+        f"{ds.root}: {len(ds)} images, {t['patient_id'].nunique()} patients, "
+        f"{n_abn} abnormal (any finding), {len(ds) - n_abn} No Finding",
+        "  " + ", ".join(f"{k} {int(v)}" for k, v in labels.sum().items()),
+    ]
+    if "view" in t:
+        views = t["view"].value_counts().items()
+        lines.append("  view: " + ", ".join(f"{k} {v}" for k, v in views))
+    return lines
+
+
+#: The ChestX-ray14 spec. ``models``: :data:`hamfeat.models_multilabel.CXR_MODELS` (names).
+CXR14: DatasetSpec = register_dataset(
+    DatasetSpec(
+        name="cxr14",
+        description="NIH ChestX-ray14, multi-label",
+        title="chest X-rays (ChestX-ray14)",
+        label="ChestX-ray14",
+        task=MULTILABEL,
+        load=load_cxr14,
+        env="HAMFEAT_CXR14_DATA",
+        candidates=("data/nih-cxr14", "../shared/data/nih-cxr14-sample"),
+        hint=_HINT,
+        label_column="finding_labels",
+        group_column="patient_id",
+        classes=FINDINGS,
+        features=FeaturePreset(long_side=CXR_LONG_SIDE, region="whole", families="gray"),
+        default_model="patchkm",
+        models=("lr", "rf", "knn", "ensemble", "patchkm"),
+        cv_models=("lr", "rf", "knn", "ensemble", "patchkm"),
+        report_dir="reports/cxr14",
+        summary=_summary,
+        strict_help="any problem, warnings too",
+    )
+)

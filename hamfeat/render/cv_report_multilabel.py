@@ -285,8 +285,8 @@ def _metadata_lines(r: MultilabelReport) -> list[str]:
     )
     for v, x in (m.get("image_within_view") or {}).items():
         out.append(
-            f"| image-only `{r.best_model}`, {v} images only ({x.images} images, "
-            f"{x.abnormal} abnormal) | {_f(x.auc)} |"
+            f"| image-only `{r.best_model}`, {v} images only ({x['images']} images, "
+            f"{x['abnormal']} abnormal) | {_f(x['auc'])} |"
         )
     return [*out, ""]
 

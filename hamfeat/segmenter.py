@@ -180,25 +180,27 @@ class CrossFittedSegmenter(BaseEstimator):
         # the boosted trees' OpenMP threads: no more than asked for (spinning threads on a
         # busy machine cost far more than they give)
         with threadpool_limits(max(1, int(n_threads))):
-            self._fit_members(preps, masks, groups, fold, say)
+            self._fit_members(preps, masks, groups, fold, say, int(n_threads))
         self.fold_of_ = {key: int(f) for key, f in zip(keys, fold, strict=True)}
         self.n_training_images_ = n
         return self
 
-    def _fit_members(self, preps, masks, groups, fold, say) -> None:
+    def _fit_members(self, preps, masks, groups, fold, say, n_threads: int = 1) -> None:
         n = len(preps)
         self.folds_ = []
         for k in range(int(self.n_folds)):
             t1 = time.perf_counter()
             train = np.flatnonzero(fold != k)
             seg = self._member()._fit_prepared(
-                [preps[i] for i in train], [masks[i] for i in train], groups[train]
+                [preps[i] for i in train], [masks[i] for i in train], groups[train],
+                n_threads=n_threads,
             )
             self.folds_.append(seg)
             say(f"fold {k + 1}/{self.n_folds}: {len(train)} images, "
                 f"{time.perf_counter() - t1:.0f} s")
         t1 = time.perf_counter()
-        self.full_ = self._member()._fit_prepared(preps, list(masks), groups)
+        self.full_ = self._member()._fit_prepared(preps, list(masks), groups,
+                                                  n_threads=n_threads)
         say(f"full model: {n} images, {time.perf_counter() - t1:.0f} s")
 
     def segment(self, image: np.ndarray) -> tuple[np.ndarray, str]:

@@ -50,7 +50,7 @@ from hamfeat.evaluation.metrics import alpha_curve as _curve
 from hamfeat.evaluation.metrics import evaluate_oof as _evaluate_oof
 from hamfeat.evaluation.metrics import pick_alpha as _pick_alpha
 from hamfeat.evaluation.oof import OOF, average_oof, oof_predictions
-from hamfeat.evaluation.splits import grouped_splits
+from hamfeat.evaluation.splits import Split, grouped_splits
 from hamfeat.models import make_model
 from hamfeat.tables import load_table, table_hash
 
@@ -64,8 +64,17 @@ NV = CLASSES.index("nv")
 # --------------------------------------------------------------------------------------------
 
 
+def _stacked(table: pd.DataFrame, extra: pd.DataFrame, splits) -> tuple[pd.DataFrame, list]:
+    """The table with ``extra``'s rows below it (the same images, other masks): a training fold
+    takes both copies of its images, a test fold only the first table's row."""
+    n = len(table)
+    both = pd.concat([table, extra[table.columns]], ignore_index=True)
+    return both, [Split(s.seed, s.fold, np.concatenate([s.train, s.train + n]), s.test)
+                  for s in splits]
+
+
 def _cached_oof(name: str, member: str, table: pd.DataFrame, thash: str, splits, seeds,
-                cache: Path, jobs: int) -> OOF:
+                cache: Path, jobs: int, extra: pd.DataFrame | None = None) -> OOF:
     path = cache / f"{name}_{member}_s{'-'.join(map(str, seeds))}_{thash}.npz"
     if path.exists():
         z = np.load(path)
@@ -73,7 +82,14 @@ def _cached_oof(name: str, member: str, table: pd.DataFrame, thash: str, splits,
                    float(z["fit_seconds"]))
     t0 = time.perf_counter()
     est = make_model(member, random_state=seeds[0])
-    o = oof_predictions({member: est}, table, splits, n_jobs=jobs)[member]
+    if extra is None:
+        o = oof_predictions({member: est}, table, splits, n_jobs=jobs)[member]
+    else:
+        both, both_splits = _stacked(table, extra, splits)
+        o = oof_predictions({member: est}, both, both_splits, n_jobs=jobs,
+                            require_complete=False)[member]
+        n = len(table)
+        o = OOF(o.name, o.seeds, o.proba[:, :n], o.prior[:, :n], o.fold[:, :n], o.fit_seconds)
     o.name = f"{name}:{member}"
     cache.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
@@ -298,6 +314,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", default="1,2", help="development seeds (never 0)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--cache", default="out/oof", help="folder of cached out-of-fold predictions")
+    ap.add_argument("--train-extra", default="",
+                    help="name=base+path,...: candidate tables that train on a --tables table "
+                    "plus another table of the same images (e.g. the given masks) and are "
+                    "tested on the base table's rows only")
     ap.add_argument("--report", required=True, help="Markdown report (JSON beside it)")
     a = ap.parse_args(argv)
     try:
@@ -330,6 +350,22 @@ def main(argv: list[str] | None = None) -> int:
         for mem in members:
             oofs[f"{k}:{mem}"] = _cached_oof(k, mem, t, thash, splits, seeds, Path(a.cache),
                                              a.jobs)
+    for k, spec in _parse_tables(a.train_extra).items() if a.train_extra else []:
+        base, sep, xpath = spec.partition("+")
+        if not sep or base not in tables:
+            ap.error(f"--train-extra: expected name=base+path with base one of {list(tables)}")
+        x = load_table(xpath)
+        if set(x["image_id"].astype(str)) != set(ids):
+            sys.exit(f"{xpath}: not the same images as {paths[base]}")
+        x = x.set_index(x["image_id"].astype(str)).loc[ids].reset_index(drop=True)
+        thash = table_hash(tables[base]) + "x" + table_hash(x)
+        res["tables"][k] = {"path": f"train on {paths[base]} + {xpath}, test on {paths[base]}",
+                            "hash": thash, "n_columns": int(tables[base].shape[1]),
+                            "mask_methods": sorted(set(tables[base]["mask_method"].astype(str))
+                                                   | set(x["mask_method"].astype(str)))}
+        for mem in members:
+            oofs[f"{k}:{mem}"] = _cached_oof(k, mem, tables[base], thash, splits, seeds,
+                                             Path(a.cache), a.jobs, extra=x)
     names = list(oofs)
     combos = [(n,) for n in names] + list(itertools.combinations(names, 2))
     for c in filter(None, a.combos.split(",")):

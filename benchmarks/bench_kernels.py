@@ -283,7 +283,8 @@ def main() -> None:
         f"thread on both sides, {n} real HAM10000 images per size, median over the images of "
         "the best-of-5 mean per call. The issue's 10× target is about the skimage/mahotas "
         "twins in [features_speed.md](features_speed.md); the regional kernels' references are "
-        "the NumPy code they replaced (same outputs, tested in `tests/test_kernels_regional.py`).",
+        "the NumPy code they replaced (same outputs, tested in "
+        "`tests/kernels/test_kernels_regional.py`).",
     ]
     for size, label in (((300, 225), "300x225"), (None, "600x450")):
         imgs = load(n, size)

@@ -26,7 +26,7 @@ the image toward the predicted class and away from the reference. Why this metho
   quantile-scaled values ``z``) ``s(x) = (w_pred - w_ref) . z(x) + b``, so the effect is exactly
   ``(w_pred,j - w_ref,j) * (z_j(x_j) - z_j(median_j))``, the coefficient times the scaled
   value's distance from the median, and the effects add up to ``s(x) - s(median row)``
-  (``tests/test_explain.py`` checks both);
+  (``tests/render/test_explain.py`` checks both);
 * **independent of the decision rule**: the prior correction ``p / prior**alpha`` adds a
   constant to the log-ratio, so the effects on the decision are the same;
 * **deterministic and cheap**: one batched ``predict_proba`` of ``1 + n_features`` rows per

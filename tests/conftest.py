@@ -10,11 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-SHARED = Path(
-    os.environ.get(
-        "HAMFEAT_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    )
-)
+from _paths import SHARED
+
 HAM = SHARED / "ham10000"
 
 

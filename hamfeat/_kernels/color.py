@@ -343,7 +343,7 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
         Matches ``skimage.color.rgb2lab`` to ~1e-4 (float32 rounding) and
         ``cv2.cvtColor(rgb.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)`` to a few
         hundredths (OpenCV uses a slightly different white point and spline
-        approximations); see ``tests/test_kernels_color.py`` for the exact bounds.
+        approximations); see ``tests/kernels/test_kernels_color.py`` for the exact bounds.
     """
     check_array(rgb, "rgb", np.uint8, 3, channels=3)
     out = np.empty(rgb.shape, dtype=np.float32)

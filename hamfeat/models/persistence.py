@@ -75,7 +75,7 @@ _TRUSTED_HAMFEAT_MODULES: tuple[str, ...] = (
 #: records ``type.__module__``, then ``hamfeat.models``), mapped to where they are defined now.
 #: These are the only old paths accepted; an old file loads because :mod:`hamfeat.models`
 #: still exports each of these names, and the trust check requires the old name to resolve to
-#: exactly the class it maps to (tests/test_model_registry.py checks both).
+#: exactly the class it maps to (tests/models/test_model_registry.py checks both).
 LEGACY_TYPE_PATHS: dict[str, str] = {
     "hamfeat.models.FeatureSelector": "hamfeat.models.selection.FeatureSelector",
     "hamfeat.models.PriorCorrectedClassifier": "hamfeat.models.decision.PriorCorrectedClassifier",

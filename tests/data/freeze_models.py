@@ -4,9 +4,9 @@ Run once with the code to freeze (it was run on main before the models became a 
 
     PYTHONPATH=<checkout> python tests/data/freeze_models.py
 
-``tests/test_model_registry.py`` compares today's :func:`hamfeat.models.make_model` with it:
-the same ``get_params(deep=True)`` for every name, and the same probabilities on a small
-synthetic table. Estimators are recorded by class name only (a class may move to another
+``tests/models/test_model_registry.py`` compares today's :func:`hamfeat.models.make_model`
+with it: the same ``get_params(deep=True)`` for every name, and the same probabilities on a
+small synthetic table. Estimators are recorded by class name only (a class may move to another
 module without changing the model).
 """
 

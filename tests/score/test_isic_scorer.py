@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from _paths import ROOT
 from hamfeat.datasets.ham10000 import ISIC2018_COLUMNS
 
-ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / ".venv-isic"
 SCORER = VENV / "bin" / "isic-challenge-scoring"
 

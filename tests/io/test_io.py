@@ -21,11 +21,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from _paths import ROOT
 from conftest import make_ham_folder
 from hamfeat._io import check_output, write_output
 from hamfeat.errors import OutputError
 
-ROOT = Path(__file__).resolve().parents[1]
 FAMILIES = "shape,color"
 N_IMAGES = 42  # 6 per class (5-fold CV needs 5)
 TIMEOUT = 120  # every subprocess: a regression that hangs fails instead

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from _paths import SHARED
 from hamfeat.datasets.ham10000 import CLASSES
 from hamfeat.errors import DatasetError
 from hamfeat.evaluation.cv import run_cv
@@ -38,11 +38,6 @@ def _cc_choice(report: dict) -> str:
 
     return cc_choice(CVReport(dict(report), None))
 
-SHARED = Path(
-    os.environ.get(
-        "HAMFEAT_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    )
-)
 FAST_PARAMS = {
     "rf": {"n_estimators": 20},
     "hgb": {"max_iter": 5},

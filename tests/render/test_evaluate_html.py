@@ -30,6 +30,7 @@ import pandas as pd
 import pytest
 from test_evaluate_external import gen, run, score_table  # noqa: F401 - gen is a fixture
 
+from _paths import ROOT
 from chromium import open_page
 from conftest import write_mask
 from hamfeat.datasets.ham10000 import CLASSES
@@ -38,7 +39,7 @@ from hamfeat.evaluate_html import PAGE_NAME, write_evaluate_html
 from hamfeat.evaluate_page import decision_tradeoff, error_frame, evaluation_errors, page_data
 from hamfeat.score import ScoreResult
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = ROOT
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,14 +7,15 @@ agree with hamfeat must agree within the tolerances the benchmark states.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from _paths import ROOT
+
 pytest.importorskip("skimage")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 import bench_peers as bp
 
 from hamfeat.features import FAMILIES, Context

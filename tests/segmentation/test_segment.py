@@ -3,13 +3,13 @@ and a small real-data check against the HAM10000 reference masks."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from _paths import SHARED
 from hamfeat.errors import HamfeatError, MaskError
 from hamfeat.segment import Params, Segmentation, segment_lesion
 
@@ -252,10 +252,7 @@ REAL_MEDIAN_DICE = 0.80
 
 
 def shared_data() -> Path:
-    env = os.environ.get("HAMFEAT_SHARED_DATA")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    return SHARED
 
 
 #: Pink lesions on real images: basal cell carcinomas and actinic keratoses (every 20th of

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
 
+from _paths import SHARED
 from hamfeat._kernels.shape import principal_axis_asymmetry
 
-_DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-SHARED = Path(os.environ.get("HAMFEAT_SHARED_DATA", _DEFAULT_SHARED))
 HAM = SHARED / "ham10000"
 N_REAL = 8
 # OpenCV's INTER_NEAREST rounds the source coordinate in 1/1024 fixed point, we round

@@ -25,11 +25,11 @@ import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 
+from _paths import ROOT
 from conftest import make_ham_folder
 from hamfeat.cli import build_parser
 
 COMMANDS = ("data", "features", "train-segmenter", "train", "cv", "score", "evaluate", "explain")
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class _Warns(ClassifierMixin, BaseEstimator):

@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 
 from _html_data import run
+from _paths import ROOT
 from chromium import open_page
 from hamfeat.cv_page import (
     ImageSource,
@@ -39,7 +40,7 @@ from hamfeat.evaluation.cv import run_cv
 from hamfeat.pipeline import FeatureConfig
 from hamfeat.synthetic import make_synthetic_table
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = ROOT
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _paths import DATA
 from hamfeat._warnings import capture
 from hamfeat.errors import ModelError
 from hamfeat.models import (
@@ -43,12 +44,11 @@ from hamfeat.models import registry as _registry
 from hamfeat.synthetic import make_synthetic_table
 from hamfeat.tables import table_config, table_hash
 
-DATA = Path(__file__).parent / "data"
 _spec = importlib.util.spec_from_file_location("freeze_models", DATA / "freeze_models.py")
 _freeze = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_freeze)
 TABLE, params_of = _freeze.TABLE, _freeze.params_of
-FROZEN = json.loads((Path(__file__).parent / "data" / "model_params.json").read_text())
+FROZEN = json.loads((DATA / "model_params.json").read_text())
 
 
 @pytest.fixture(scope="module")

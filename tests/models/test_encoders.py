@@ -51,11 +51,11 @@ def test_transform_matches_the_loop_reference_on_random_images() -> None:
 
 
 def test_transform_matches_the_loop_reference_on_real_xrays() -> None:
-    from pathlib import Path
-
     import cv2
 
-    sample = Path(__file__).resolve().parents[1].parent / "shared/data/nih-cxr14-sample/images"
+    from _paths import SHARED_DEFAULT
+
+    sample = SHARED_DEFAULT / "nih-cxr14-sample" / "images"
     paths = sorted(sample.glob("*.png"))[:30]
     if not paths:
         pytest.skip(f"NIH ChestX-ray14 sample not found at {sample}")

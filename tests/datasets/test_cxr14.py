@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from _paths import SHARED_DEFAULT
 from hamfeat.cli import main
 from hamfeat.datasets.cxr14 import (
     CXR_CONFIG,
@@ -47,7 +48,7 @@ from hamfeat.models_multilabel import (
 from hamfeat.pipeline import FeatureConfig, compute_features, extract_file
 from hamfeat.training import train_multilabel
 
-SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nih-cxr14-sample"
+SAMPLE = SHARED_DEFAULT / "nih-cxr14-sample"
 LABELS = ("No Finding", "Effusion", "Effusion|Mass", "Cardiomegaly", "No Finding", "Mass")
 
 

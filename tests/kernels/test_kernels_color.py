@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import cv2
 import numpy as np
 import pytest
 from skimage.color import rgb2lab
 
+from _paths import SHARED
 from hamfeat._kernels.color import (
     hsv_views,
     lab_views,
@@ -19,8 +17,6 @@ from hamfeat._kernels.color import (
     scale_to_u8,
 )
 
-_DEFAULT_SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-SHARED = Path(os.environ.get("HAMFEAT_SHARED_DATA", _DEFAULT_SHARED))
 IMAGES = SHARED / "ham10000" / "images"
 N_REAL = 4
 

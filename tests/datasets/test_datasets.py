@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from _paths import ROOT
 from hamfeat.cli import DEFAULT_REPORT_DIR, DEFAULT_REPORT_DIR_CXR14, main
 from hamfeat.datasets import (
     DEFAULT_DATASET,
@@ -23,8 +24,6 @@ from hamfeat.datasets import (
 )
 from hamfeat.datasets.discovery import find_data_dir
 from hamfeat.errors import DatasetError
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_builtin_specs() -> None:

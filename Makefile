@@ -66,9 +66,10 @@ $(OUT)/features_auto_classical.parquet:
 	$(MAKE) features-classical
 
 # The development-split comparison of the classical and learned automatic masks (issue #17).
-gap-dev: $(OUT)/features_auto.parquet $(OUT)/features_auto_classical.parquet
+gap-dev: $(OUT)/features_auto.parquet $(OUT)/features_auto_classical.parquet $(OUT)/features.parquet
 	$(PY) benchmarks/bench_gap_dev.py \
 	    --tables classical=$(OUT)/features_auto_classical.parquet,learned=$(OUT)/features_auto.parquet \
+	    --train-extra learned_given=learned+$(OUT)/features.parquet --extra-members mlp \
 	    --members hgb,mlp --combos classical:hgb+classical:mlp+learned:hgb+learned:mlp \
 	    --ship learned:hgb+learned:mlp \
 	    --cache $(OUT)/oof --report benchmarks/reports/gap_dev.md

@@ -19,17 +19,17 @@ Two decision rules, both cross-fitted (chosen per test fold on the other folds o
 
 Per lesion: probabilities averaged over a lesion's images, alpha rule cross-fitted.
 
+``--train-extra name=base+path`` adds candidates that train on a ``--tables`` table *and* a
+second table of the same images with other masks (for example the data set's own masks,
+``make features-given``): a training fold takes both rows of each of its images, a test fold
+only the base table's row, so the test condition stays the automatic mask of a new image.
+
 Caveat, stated in the report: the learned segmenter's out-of-fold masks come from its own
 lesion-grouped folds (seed 0 of ``train-segmenter``), not from these classifier folds; a
 test image's mask never saw its lesion, but a training image's mask may come from a
 segmenter that saw the test lesion's image and mask (never its diagnosis).
 
-Run (after ``make features`` and ``make features-learned``)::
-
-    python benchmarks/bench_gap_dev.py \\
-        --tables auto=out/features_auto.parquet,learned=out/features_learned.parquet \\
-        --members hgb,mlp --combos auto:hgb+auto:mlp+learned:hgb+learned:mlp \\
-        --report benchmarks/reports/gap_dev.md
+Run: ``make gap-dev`` (the command is in the Makefile and in the report's first line).
 """
 
 from __future__ import annotations
@@ -318,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="name=base+path,...: candidate tables that train on a --tables table "
                     "plus another table of the same images (e.g. the given masks) and are "
                     "tested on the base table's rows only")
+    ap.add_argument("--extra-members", default="",
+                    help="members fitted on the --train-extra tables (default: --members)")
     ap.add_argument("--report", required=True, help="Markdown report (JSON beside it)")
     a = ap.parse_args(argv)
     try:
@@ -363,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
                             "hash": thash, "n_columns": int(tables[base].shape[1]),
                             "mask_methods": sorted(set(tables[base]["mask_method"].astype(str))
                                                    | set(x["mask_method"].astype(str)))}
-        for mem in members:
+        for mem in a.extra_members.split(",") if a.extra_members else members:
             oofs[f"{k}:{mem}"] = _cached_oof(k, mem, tables[base], thash, splits, seeds,
                                              Path(a.cache), a.jobs, extra=x)
     names = list(oofs)

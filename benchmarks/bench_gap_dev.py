@@ -45,6 +45,7 @@ import pandas as pd
 
 from _common import machine, write_md_json
 from hamfeat.datasets.ham10000 import CLASSES
+from hamfeat.errors import HamfeatError
 from hamfeat.evaluation.metrics import ACC_FLOOR, ALPHAS
 from hamfeat.evaluation.metrics import alpha_curve as _curve
 from hamfeat.evaluation.metrics import evaluate_oof as _evaluate_oof
@@ -291,12 +292,12 @@ def _markdown(res: dict) -> str:
     return "\n".join(out)
 
 
-def _parse_tables(spec: str) -> dict[str, str]:
+def _parse_tables(spec: str, flag: str = "--tables") -> dict[str, str]:
     out = {}
     for part in spec.split(","):
         name, sep, path = part.partition("=")
         if not sep or not name or not path:
-            raise SystemExit(f"--tables: expected name=path, got {part!r}")
+            raise ValueError(f"{flag}: expected name=path, got {part!r}")
         out[name] = path
     return out
 
@@ -329,8 +330,19 @@ def main(argv: list[str] | None = None) -> int:
     if 0 in seeds:
         ap.error("--seeds: seed 0 gives the published folds; choose on other seeds")
     t_all = time.perf_counter()
-    paths = _parse_tables(a.tables)
-    tables = {k: load_table(p) for k, p in paths.items()}
+    try:
+        paths = _parse_tables(a.tables)
+        extras = _parse_tables(a.train_extra, "--train-extra") if a.train_extra else {}
+    except ValueError as exc:
+        ap.error(str(exc))
+    for spec in extras.values():
+        base, sep, xpath = spec.partition("+")
+        if not sep or base not in paths or not xpath:
+            ap.error(f"--train-extra: expected name=base+path with base one of {list(paths)}")
+    try:
+        tables = {k: load_table(p) for k, p in paths.items()}
+    except HamfeatError as exc:
+        sys.exit(f"bench_gap_dev: {exc}")
     first = next(iter(tables.values()))
     ids = first["image_id"].astype(str)
     for k, t in tables.items():  # align every table on the first one's rows
@@ -352,11 +364,12 @@ def main(argv: list[str] | None = None) -> int:
         for mem in members:
             oofs[f"{k}:{mem}"] = _cached_oof(k, mem, t, thash, splits, seeds, Path(a.cache),
                                              a.jobs)
-    for k, spec in _parse_tables(a.train_extra).items() if a.train_extra else []:
-        base, sep, xpath = spec.partition("+")
-        if not sep or base not in tables:
-            ap.error(f"--train-extra: expected name=base+path with base one of {list(tables)}")
-        x = load_table(xpath)
+    for k, spec in extras.items():
+        base, _, xpath = spec.partition("+")
+        try:
+            x = load_table(xpath)
+        except HamfeatError as exc:
+            sys.exit(f"bench_gap_dev: {exc}")
         if set(x["image_id"].astype(str)) != set(ids):
             sys.exit(f"{xpath}: not the same images as {paths[base]}")
         x = x.set_index(x["image_id"].astype(str)).loc[ids].reset_index(drop=True)

@@ -24,6 +24,8 @@ from hamfeat.models import (
     feature_columns,
     fit_reporting,
     make_model,
+    make_multilabel_model,
+    model_families,
     model_feature_names,
     save_model,
 )
@@ -280,8 +282,6 @@ def train_multilabel(
         cxr_families,
         fit_ovr,
         load_cxr_table,
-        make_multilabel_model,
-        model_families,
         modellable_labels,
     )
 

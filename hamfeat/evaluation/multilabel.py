@@ -4,7 +4,8 @@ Cross-validation is 5-fold, grouped by ``patient_id`` (no patient on both sides 
 :class:`~sklearn.model_selection.StratifiedGroupKFold` stratified on ``abnormal``, fixed seed).
 AUCs are computed on the pooled out-of-fold probabilities, with a 95% interval from a bootstrap
 over patients. The ``ensemble`` is the mean of its members' probabilities (soft voting), computed
-from their out-of-fold predictions without refitting. The models are those of
+from their out-of-fold predictions without refitting. The models come from the model
+registry (:func:`hamfeat.models.make_multilabel_model`), the table and its labels from
 :mod:`hamfeat.models_multilabel`; splits, out-of-fold fitting and metrics are shared with the
 multiclass CV (:mod:`hamfeat.evaluation.splits`, :mod:`~hamfeat.evaluation.oof`,
 :mod:`~hamfeat.evaluation.metrics`).
@@ -32,18 +33,22 @@ from hamfeat.evaluation.metrics import multilabel_metrics
 from hamfeat.evaluation.oof import oof_multilabel
 from hamfeat.evaluation.results import MultilabelReport
 from hamfeat.evaluation.splits import check_grouped, patient_splits
-from hamfeat.models import GRAY_FAMILY_NAMES, feature_columns
+from hamfeat.models import (
+    CXR_ENSEMBLE,
+    GRAY_FAMILY_NAMES,
+    MULTILABEL,
+    feature_columns,
+    make_multilabel_model,
+    task_params,
+)
 from hamfeat.models_multilabel import (
     ABNORMAL,
-    CXR_ENSEMBLE,
-    CXR_MODEL_PARAMS,
     CXR_MODELS,
     MIN_IMAGES,
     PATCHKM,
     check_pixels,
     cxr_families,
     load_cxr_table,
-    make_multilabel_model,
     modellable_labels,
 )
 from hamfeat.render.common import fmt
@@ -274,7 +279,7 @@ def cross_validate_multilabel(
         "label_counts": _label_counts(table, labels, groups),
         "models": list(models),
         "ensemble_members": list(CXR_ENSEMBLE),
-        "model_params": CXR_MODEL_PARAMS,
+        "model_params": task_params(MULTILABEL),
         "ablations": ablation,
         "development": development,
         "dev_seeds": list(dev_seeds),
@@ -308,7 +313,7 @@ def _development(
     """
     y = np.asarray(y)
     have = {f for f in GRAY_FAMILY_NAMES if feature_columns(table.columns, (f,))}
-    old_lr = {**CXR_MODEL_PARAMS, "lr": {}}
+    old_lr = {**task_params(MULTILABEL), "lr": {}}
     variants = []
     prev = tuple(f for f in PREVIOUS_FAMILIES if f in have)
     if prev and prev != tuple(fams):

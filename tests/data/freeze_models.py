@@ -48,8 +48,7 @@ def params_of(estimator) -> dict:
 
 def main() -> None:
     from hamfeat._warnings import capture
-    from hamfeat.models import MODEL_NAMES, make_model
-    from hamfeat.models_multilabel import make_multilabel_model
+    from hamfeat.models import MODEL_NAMES, make_model, make_multilabel_model
     from hamfeat.synthetic import make_synthetic_table
 
     table = make_synthetic_table(TABLE["n_lesions"], seed=TABLE["seed"],

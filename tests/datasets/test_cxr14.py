@@ -38,13 +38,8 @@ from hamfeat.features.gray import (
     zscored_gray,
 )
 from hamfeat.imageio import decode_image
-from hamfeat.models import load_model
-from hamfeat.models_multilabel import (
-    ABNORMAL,
-    PATCHKM,
-    make_multilabel_model,
-    modellable_labels,
-)
+from hamfeat.models import load_model, make_multilabel_model
+from hamfeat.models_multilabel import ABNORMAL, PATCHKM, modellable_labels
 from hamfeat.pipeline import FeatureConfig, compute_features, extract_file
 from hamfeat.training import train_multilabel
 

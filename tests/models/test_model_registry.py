@@ -3,6 +3,9 @@
 ``tests/data/model_params.json`` was written by ``tests/data/freeze_models.py`` from main's
 code before the models became a registry: every model must keep those parameters and, fitted
 on the same small synthetic table, give the same probabilities.
+``tests/data/multilabel_params.json`` (written by ``tests/data/freeze_multilabel.py`` at commit
+e677030) does the same for the X-ray one-vs-rest factory, with non-default seeds, families,
+threads and parameter tables.
 """
 
 from __future__ import annotations
@@ -49,6 +52,11 @@ _freeze = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_freeze)
 TABLE, params_of = _freeze.TABLE, _freeze.params_of
 FROZEN = json.loads((DATA / "model_params.json").read_text())
+_spec_ml = importlib.util.spec_from_file_location("freeze_multilabel",
+                                                  DATA / "freeze_multilabel.py")
+_freeze_ml = importlib.util.module_from_spec(_spec_ml)
+_spec_ml.loader.exec_module(_freeze_ml)
+FROZEN_ML = json.loads((DATA / "multilabel_params.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +78,46 @@ def test_make_model_has_the_frozen_params(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(FROZEN["multilabel"]))
 def test_make_multilabel_model_has_the_frozen_params(name: str) -> None:
     assert params_of(make_multilabel_model(name)) == FROZEN["multilabel"][name]
+
+
+def test_the_frozen_multilabel_listing_covers_every_xray_name() -> None:
+    names = {k.split("/")[0] for k in FROZEN_ML["params"]}
+    assert names == {*MODEL_NAMES, *model_names(MULTILABEL)} == set(_freeze_ml.NAMES)
+    assert FROZEN_ML["factory"] == "hamfeat.evaluate_multilabel:make_multilabel_model"
+
+
+@pytest.mark.parametrize("key", sorted(FROZEN_ML["params"]))
+def test_multilabel_variants_have_the_frozen_params(key: str) -> None:
+    """Frozen from the X-ray factory before the registry (freeze_multilabel.py): seeds,
+    families, threads and parameter tables give the same models."""
+    name, variant = key.split("/")
+    model = make_multilabel_model(name, **_freeze_ml.VARIANTS[variant])
+    assert params_of(model) == FROZEN_ML["params"][key]
+
+
+def test_unknown_multilabel_names_have_the_frozen_message() -> None:
+    for bad, message in FROZEN_ML["unknown"].items():
+        with pytest.raises(ValueError) as err:
+            make_multilabel_model(bad)
+        assert str(err.value) == message
+
+
+@pytest.fixture(scope="module")
+def multilabel_table():
+    return _freeze_ml.multilabel_table()
+
+
+@pytest.mark.parametrize("key", sorted(FROZEN_ML["proba"]))
+def test_multilabel_probabilities_are_the_frozen_ones(key: str, multilabel_table) -> None:
+    name, variant = key.split("/")
+    X, Y = multilabel_table
+    proba = _freeze_ml.fit_proba(make_multilabel_model(name, **_freeze_ml.VARIANTS[variant]), X, Y)
+    want = FROZEN_ML["proba"][key]
+    if isinstance(want, str):  # the frozen error (knn_seed reads no X-ray family)
+        assert proba == want
+    else:
+        np.testing.assert_array_equal(
+            proba, np.array([[float.fromhex(p) for p in row] for row in want]))
 
 
 @pytest.mark.parametrize("name", sorted(FROZEN["proba"]))

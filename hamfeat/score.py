@@ -278,20 +278,83 @@ def score_folder(
     DatasetError
         The folder (or file) does not exist, or the folder holds no image file.
     """
+    model, model_path = _load_for_scoring(model_path, dataset, masks_dir, lesion_map)
+    config = _config_from_model(model, segmenter)
+    table, problems, mask_summary = _input_table(folder, recursive, masks_dir)
+    result = extract_table(
+        table,
+        config,
+        jobs=jobs,
+        cache_dir=cache_dir,
+        progress=progress,
+        backend=backend,
+        scheduler=scheduler,
+    )
+    problems += result.problems
+    feats = result.table
+    if mask_summary is not None:
+        mask_summary.count(feats)
+    flags = _flags(model, feats)
+    notes = _mask_mode_notes(model, feats) + (
+        []
+        if model.novelty is not None
+        else [
+            f"{model_path}: model has no novelty detector (written by an older hamfeat); "
+            "the flags column cannot say `novel`: retrain it"
+        ]
+    )
+    out = pd.DataFrame({"path": table["path"], "image_id": table["image_id"]})
+    classes = [str(c) for c in model.classes]
+    prob_cols = [f"p_{c}" for c in classes]
+    if model.extra.get("task") == "multilabel":
+        res = _score_multilabel(model, model_path, table, feats, out, problems, prob_cols, flags)
+        res.notes = notes
+        return res
+    scored = _multiclass_scores(model, table, feats, flags)
+    out = out.join(scored)
+    errors = {p.path: p.message for p in problems if p.severity == "error"}
+    out["error"] = [errors.get(p) for p in out["path"]]
+    q_cols = [f"q_{c}" for c in classes]
+    first = ["path", "image_id", "prediction", *prob_cols, "p_malignant", *q_cols]
+    first += ["mask_source", "flags", "error"]
+    out = out.reindex(columns=first + [c for c in out.columns if c not in first])
+    if lesion_map is not None:
+        out = _add_lesions(out, Path(lesion_map), classes, problems, model)
+    n_failed = (
+        int(out["error"].notna().sum())
+        if "level" not in out
+        else int((out["error"].notna() & (out["level"] == "image")).sum())
+    )
+    mask_of = dict(zip(table["path"], table["mask_path"], strict=True))
+    if "path" in feats.columns:
+        feats = feats.assign(mask_path=[mask_of.get(p) for p in feats["path"]])
+    return ScoreResult(
+        out, problems, model_path, n_failed, notes, features=feats, model=model,
+        masks=mask_summary, config=config,
+    )
+
+
+def _load_for_scoring(model_path, dataset: str | None, masks_dir, lesion_map):
+    """The model of :func:`score_folder` and its path, refused when it is missing, for another
+    data set, or multi-label with masks or a lesion map."""
     from hamfeat.models import load_model
 
     model_path = Path(model_path) if model_path is not None else default_model_path()
     if not model_path.is_file():
         raise ModelError(model_path, "model file not found (run `make train`, or pass --model)")
     model = load_model(model_path)
-    config = _config_from_model(model, segmenter)
     multilabel = model.extra.get("task") == "multilabel"
     model_dataset = str(model.extra.get("dataset", DEFAULT_DATASET))
     if dataset is not None and dataset != model_dataset:
         raise ModelError(model_path, f"model is for {model_dataset}, not {dataset}")
     if multilabel and (masks_dir is not None or lesion_map is not None):
         raise DatasetError(f"{model_path}: a {model_dataset} model takes no masks or lesion map")
+    return model, model_path
 
+
+def _input_table(folder, recursive: bool, masks_dir):
+    """The images to score as an :func:`~hamfeat.extract.extract_table` input table, the
+    problems found so far (files skipped, duplicate image ids, masks) and the mask summary."""
     files, problems = collect_images(folder, recursive=recursive)
     ids = [f.stem for f in files]
     first_of: dict[str, Path] = {}
@@ -323,76 +386,35 @@ def score_folder(
             "mask_path": masks if masks is not None else [None] * len(files),
         }
     )
-    result = extract_table(
-        table,
-        config,
-        jobs=jobs,
-        cache_dir=cache_dir,
-        progress=progress,
-        backend=backend,
-        scheduler=scheduler,
-    )
-    problems += result.problems
-    feats = result.table
-    if mask_summary is not None:
-        mask_summary.count(feats)
-    flags = _flags(model, feats)
-    notes = _mask_mode_notes(model, feats) + (
-        []
-        if model.novelty is not None
-        else [
-            f"{model_path}: model has no novelty detector (written by an older hamfeat); "
-            "the flags column cannot say `novel`: retrain it"
-        ]
-    )
-    out = pd.DataFrame({"path": table["path"], "image_id": table["image_id"]})
+    return table, problems, mask_summary
+
+
+def _multiclass_scores(model, table: pd.DataFrame, feats: pd.DataFrame,
+                       flags: list[str]) -> pd.DataFrame:
+    """Probabilities, decision weights, prediction, ``p_malignant``, mask source and flags of
+    each scored image, indexed by its row in ``table`` (empty when nothing was scored)."""
     classes = [str(c) for c in model.classes]
-    prob_cols = [f"p_{c}" for c in classes]
-    scored = pd.DataFrame(index=out.index)
-    if multilabel:
-        res = _score_multilabel(model, model_path, table, feats, out, problems, prob_cols, flags)
-        res.notes = notes
-        return res
-    if len(feats):
-        # an infinity (from a cache written before compute_features set them to NaN) must not
-        # kill the batch: it is as undefined as NaN, which every model imputes
-        num = feats.select_dtypes("number").columns
-        if np.isinf(feats[num].to_numpy(dtype=np.float64)).any():
-            feats = feats.copy()
-            feats[num] = feats[num].replace([np.inf, -np.inf], np.nan)
-        proba = model.predict_proba(feats).to_numpy()
-        q = _decision_weights(model, proba)
-        # argmax of the decision weights is exactly the model's predict (one pass, not two)
-        pred = np.asarray(classes)[q.argmax(axis=1)]
-        pos = pd.Index(table["path"]).get_indexer(feats["path"])
-        scored = pd.DataFrame(proba, columns=prob_cols, index=pos)
-        for j, c in enumerate(classes):
-            scored[f"q_{c}"] = q[:, j]
-        scored["prediction"] = pred
-        scored["p_malignant"] = scored[[f"p_{c}" for c in MALIGNANT if c in classes]].sum(axis=1)
-        scored["mask_source"] = feats["mask_source"].to_numpy()
-        scored["flags"] = flags
-    out = out.join(scored)
-    errors = {p.path: p.message for p in problems if p.severity == "error"}
-    out["error"] = [errors.get(p) for p in out["path"]]
-    q_cols = [f"q_{c}" for c in classes]
-    first = ["path", "image_id", "prediction", *prob_cols, "p_malignant", *q_cols]
-    first += ["mask_source", "flags", "error"]
-    out = out.reindex(columns=first + [c for c in out.columns if c not in first])
-    if lesion_map is not None:
-        out = _add_lesions(out, Path(lesion_map), classes, problems, model)
-    n_failed = (
-        int(out["error"].notna().sum())
-        if "level" not in out
-        else int((out["error"].notna() & (out["level"] == "image")).sum())
-    )
-    mask_of = dict(zip(table["path"], table["mask_path"], strict=True))
-    if "path" in feats.columns:
-        feats = feats.assign(mask_path=[mask_of.get(p) for p in feats["path"]])
-    return ScoreResult(
-        out, problems, model_path, n_failed, notes, features=feats, model=model,
-        masks=mask_summary, config=config,
-    )
+    if not len(feats):
+        return pd.DataFrame(index=table.index)
+    # an infinity (from a cache written before compute_features set them to NaN) must not
+    # kill the batch: it is as undefined as NaN, which every model imputes
+    num = feats.select_dtypes("number").columns
+    if np.isinf(feats[num].to_numpy(dtype=np.float64)).any():
+        feats = feats.copy()
+        feats[num] = feats[num].replace([np.inf, -np.inf], np.nan)
+    proba = model.predict_proba(feats).to_numpy()
+    q = _decision_weights(model, proba)
+    # argmax of the decision weights is exactly the model's predict (one pass, not two)
+    pred = np.asarray(classes)[q.argmax(axis=1)]
+    pos = pd.Index(table["path"]).get_indexer(feats["path"])
+    scored = pd.DataFrame(proba, columns=[f"p_{c}" for c in classes], index=pos)
+    for j, c in enumerate(classes):
+        scored[f"q_{c}"] = q[:, j]
+    scored["prediction"] = pred
+    scored["p_malignant"] = scored[[f"p_{c}" for c in MALIGNANT if c in classes]].sum(axis=1)
+    scored["mask_source"] = feats["mask_source"].to_numpy()
+    scored["flags"] = flags
+    return scored
 
 
 def _flags(model, feats: pd.DataFrame) -> list[str]:

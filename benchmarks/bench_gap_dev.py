@@ -35,6 +35,8 @@ Run: ``make gap-dev`` (the command is in the Makefile and in the report's first 
 from __future__ import annotations
 
 import argparse
+import ast
+import hashlib
 import itertools
 import sys
 import time
@@ -74,15 +76,70 @@ def _stacked(table: pd.DataFrame, extra: pd.DataFrame, splits) -> tuple[pd.DataF
                   for s in splits]
 
 
+def _split_top(text: str, sep: str) -> list[str]:
+    """``text`` split at ``sep`` outside brackets and quotes (``(64, 32)`` stays whole)."""
+    parts, depth, quote, cur = [], 0, "", []
+    for ch in text:
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+            continue
+        cur.append(ch)
+    parts.append("".join(cur))
+    return parts
+
+
+def parse_variants(spec: str) -> dict[str, tuple[str, dict, str]]:
+    """``name=base:key=value;key=value,...`` -> ``{name: (base, make_model kwargs, tag)}``.
+
+    A value is a Python literal (``(512,)``, ``0.1``, ``'balanced'``, ``None``); a key is an
+    option of :func:`~hamfeat.models.make_model` (``class_weight``, ``resample``, ...) or one
+    of the model's parameters. ``tag`` (a hash of the text) keys the cache, so that changing
+    a variant's settings never reuses its old predictions.
+
+    >>> parse_variants("mlp512=mlp:hidden_layer_sizes=(512,);alpha=0.1")["mlp512"][:2]
+    ('mlp', {'hidden_layer_sizes': (512,), 'alpha': 0.1})
+    """
+    out: dict[str, tuple[str, dict, str]] = {}
+    for part in filter(None, _split_top(spec, ",")):
+        name, sep, rest = part.partition("=")
+        base, sep2, settings = rest.partition(":")
+        if not sep or not sep2 or not name or not base:
+            raise ValueError(f"--variant: expected name=base:key=value;..., got {part!r}")
+        kwargs: dict = {}
+        for kv in filter(None, _split_top(settings, ";")):
+            k, sep3, v = kv.partition("=")
+            if not sep3:
+                raise ValueError(f"--variant {name}: expected key=value, got {kv!r}")
+            try:
+                val = ast.literal_eval(v)
+            except (ValueError, SyntaxError):
+                raise ValueError(f"--variant {name}: {k}={v!r} is not a Python literal") from None
+            kwargs[k] = val
+        out[name] = (base, kwargs, hashlib.sha1(part.encode()).hexdigest()[:8])
+    return out
+
+
 def _cached_oof(name: str, member: str, table: pd.DataFrame, thash: str, splits, seeds,
-                cache: Path, jobs: int, extra: pd.DataFrame | None = None) -> OOF:
-    path = cache / f"{name}_{member}_s{'-'.join(map(str, seeds))}_{thash}.npz"
+                cache: Path, jobs: int, extra: pd.DataFrame | None = None,
+                variants: dict | None = None) -> OOF:
+    base, kwargs, tag = (variants or {}).get(member, (member, {}, ""))
+    key = f"{member}-{tag}" if tag else member
+    path = cache / f"{name}_{key}_s{'-'.join(map(str, seeds))}_{thash}.npz"
     if path.exists():
         z = np.load(path)
         return OOF(f"{name}:{member}", list(seeds), z["proba"], z["prior"], z["fold"],
                    float(z["fit_seconds"]))
     t0 = time.perf_counter()
-    est = make_model(member, random_state=seeds[0])
+    est = make_model(base, random_state=seeds[0], **kwargs)
     if extra is None:
         o = oof_predictions({member: est}, table, splits, n_jobs=jobs)[member]
     else:
@@ -257,6 +314,17 @@ def _markdown(res: dict) -> str:
         "training image's mask may come from a segmenter that saw the test lesion's pixels and",
         "mask (never its diagnosis).",
         "",
+        *(
+            [
+                "Variants (a registered model with other settings, `--variant`): "
+                + "; ".join(f"`{n}` = `{v['base']}` with `{v['options']}`"
+                            for n, v in res.get("variants", {}).items())
+                + ".",
+                "",
+            ]
+            if res.get("variants")
+            else []
+        ),
         "| candidate | alpha rule acc. / bal. | per-class rule acc. / bal. | macro AUC | "
         "lesion acc. / bal. | fit s (all folds) |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
@@ -321,6 +389,10 @@ def main(argv: list[str] | None = None) -> int:
                     "tested on the base table's rows only")
     ap.add_argument("--extra-members", default="",
                     help="members fitted on the --train-extra tables (default: --members)")
+    ap.add_argument("--variant", default="",
+                    help="name=base:key=value;...,...: extra members, a registered model with "
+                    "other settings (e.g. mlp512=mlp:hidden_layer_sizes=(512,)), usable in "
+                    "--members and --extra-members")
     ap.add_argument("--report", required=True, help="Markdown report (JSON beside it)")
     a = ap.parse_args(argv)
     try:
@@ -333,8 +405,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         paths = _parse_tables(a.tables)
         extras = _parse_tables(a.train_extra, "--train-extra") if a.train_extra else {}
+        variants = parse_variants(a.variant)
     except ValueError as exc:
         ap.error(str(exc))
+    from hamfeat.models import model_names
+
+    known = set(model_names()) | set(variants)
+    for flag, val in (("--members", a.members), ("--extra-members", a.extra_members)):
+        bad = [m for m in filter(None, val.split(",")) if m not in known]
+        if bad:
+            ap.error(f"{flag}: unknown member(s) {bad}; choose from {sorted(known)}")
+    bad = [b for b, _, _ in variants.values() if b not in model_names()]
+    if bad:
+        ap.error(f"--variant: unknown base model(s) {bad}; choose from {sorted(model_names())}")
     for spec in extras.values():
         base, sep, xpath = spec.partition("+")
         if not sep or base not in paths or not xpath:
@@ -354,7 +437,8 @@ def main(argv: list[str] | None = None) -> int:
     y = np.array([CLASSES.index(c) for c in y_str])
     splits = grouped_splits(y_str, groups, seeds=seeds)
     members = a.members.split(",")
-    res: dict = {"machine": machine(), "seeds": seeds, "tables": {}, "rows": {}}
+    res: dict = {"machine": machine(), "seeds": seeds, "tables": {}, "rows": {},
+                 "variants": {n: {"base": b, "options": kw} for n, (b, kw, _) in variants.items()}}
     oofs: dict[str, OOF] = {}
     for k, t in tables.items():
         thash = table_hash(t)
@@ -363,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
                             if "mask_method" in t else []}
         for mem in members:
             oofs[f"{k}:{mem}"] = _cached_oof(k, mem, t, thash, splits, seeds, Path(a.cache),
-                                             a.jobs)
+                                             a.jobs, variants=variants)
     for k, spec in extras.items():
         base, _, xpath = spec.partition("+")
         try:
@@ -380,7 +464,8 @@ def main(argv: list[str] | None = None) -> int:
                                                    | set(x["mask_method"].astype(str)))}
         for mem in a.extra_members.split(",") if a.extra_members else members:
             oofs[f"{k}:{mem}"] = _cached_oof(k, mem, tables[base], thash, splits, seeds,
-                                             Path(a.cache), a.jobs, extra=x)
+                                             Path(a.cache), a.jobs, extra=x,
+                                             variants=variants)
     names = list(oofs)
     combos = [(n,) for n in names] + list(itertools.combinations(names, 2))
     for c in filter(None, a.combos.split(",")):

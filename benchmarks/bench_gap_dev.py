@@ -76,6 +76,15 @@ def _stacked(table: pd.DataFrame, extra: pd.DataFrame, splits) -> tuple[pd.DataF
                   for s in splits]
 
 
+#: make_model options a variant may not set, and why.
+RESERVED = {
+    "alpha": "is make_model's decision-rule exponent (cross-fitted here anyway), not the "
+             "model's own parameter of that name (the MLP's L2 penalty cannot be set this way)",
+    "random_state": "is the development seed's",
+    "n_jobs": "is --jobs",
+}
+
+
 def _split_top(text: str, sep: str) -> list[str]:
     """``text`` split at ``sep`` outside brackets and quotes (``(64, 32)`` stays whole)."""
     parts, depth, quote, cur = [], 0, "", []
@@ -123,6 +132,8 @@ def parse_variants(spec: str) -> dict[str, tuple[str, dict, str]]:
                 val = ast.literal_eval(v)
             except (ValueError, SyntaxError):
                 raise ValueError(f"--variant {name}: {k}={v!r} is not a Python literal") from None
+            if k in RESERVED:
+                raise ValueError(f"--variant {name}: {k!r} {RESERVED[k]}")
             kwargs[k] = val
         out[name] = (base, kwargs, hashlib.sha1(part.encode()).hexdigest()[:8])
     return out

@@ -379,8 +379,18 @@ def extract_table(
         progress = sys.stderr.isatty()
 
     table = table.reset_index(drop=True)
+    keys, todo = _plan(table, cache)
+    n_cached = len(table) - len(todo)
+    errors = _compute(todo, keys, cache, config, jobs, runner, scheduler, len(table), n_cached,
+                      progress, progress_lines)
+    out, problems = _assemble(table, keys, errors, cache, names)
+    return ExtractionResult(out, problems, n_computed=len(todo) - len(errors), n_cached=n_cached)
+
+
+def _plan(table: pd.DataFrame, cache: _Cache) -> tuple[list[str | None], list]:
+    """The cache key of each row (``None``: the file could not even be hashed) and the rows
+    to compute, ``(row, image path, mask path)``: those not in the cache."""
     masks = table["mask_path"] if "mask_path" in table.columns else pd.Series([None] * len(table))
-    problems: list[Problem] = []
     keys: list[str | None] = []
     todo: list[tuple[int, str, str | None]] = []
     for i, (img, mask) in enumerate(zip(table["image_path"], masks, strict=True)):
@@ -392,11 +402,18 @@ def extract_table(
         keys.append(key)
         if key is None or key not in cache.entries:
             todo.append((i, str(img), mask))
+    return keys, todo
 
-    n_cached = len(table) - len(todo)
-    errors: dict[int, str] = {}
+
+def _compute(todo: list, keys: list[str | None], cache: _Cache, config: FeatureConfig,
+             jobs: int, runner, scheduler: str | None, n_total: int, n_cached: int,
+             progress: bool, progress_lines: tuple[str, float] | None) -> dict[int, str]:
+    """Compute ``todo`` with ``runner``, adding each result to ``cache`` (flushed every
+    :data:`FLUSH_ROWS` rows or ``HAMFEAT_FLUSH_SECONDS``, and at the end whatever happens) and
+    its key to ``keys``; returns the error message of each row that failed."""
     from tqdm import tqdm
 
+    errors: dict[int, str] = {}
     bar = tqdm(
         total=len(todo), disable=not progress or progress_lines is not None, unit="img",
         file=sys.stderr,
@@ -418,7 +435,7 @@ def extract_table(
             if progress_lines is not None and time.monotonic() - last_line >= progress_lines[1]:
                 last_line = time.monotonic()
                 print(
-                    f"{progress_lines[0]}: {n_done}/{len(table)} images, "
+                    f"{progress_lines[0]}: {n_done}/{n_total} images, "
                     f"{last_line - t_start:.0f} s",
                     file=sys.stderr,
                     flush=True,
@@ -429,7 +446,14 @@ def extract_table(
     finally:
         bar.close()
         cache.flush()
+    return errors
 
+
+def _assemble(table: pd.DataFrame, keys: list[str | None], errors: dict[int, str],
+              cache: _Cache, names: list[str]) -> tuple[pd.DataFrame, list[Problem]]:
+    """The output table (the input's other columns, mask source and method, the features;
+    sorted by ``image_id``) and the problems: each row's warnings, then each failed row."""
+    problems: list[Problem] = []
     rows, kept = [], []
     for i, key in enumerate(keys):
         if i in errors or key is None or key not in cache.entries:
@@ -458,7 +482,7 @@ def extract_table(
     out = pd.concat([out, feats], axis=1)
     if "image_id" in out.columns:
         out = out.sort_values("image_id", kind="stable").reset_index(drop=True)
-    return ExtractionResult(out, problems, n_computed=len(todo) - len(errors), n_cached=n_cached)
+    return out, problems
 
 
 def _strip_path(message: str, path: str) -> str:

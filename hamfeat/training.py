@@ -175,27 +175,7 @@ def train(
         alpha = TRAIN_ALPHAS.get(model, TRAIN_ALPHA)
     check_output(output_path)  # a folder, a missing or read-only folder: refused before fitting
     table = load_table(features_path, dataset)
-    config = table_config(table)
-    if not config:
-        raise DatasetError(
-            f"{features_path}: the table carries no hamfeat feature configuration "
-            "(attrs['hamfeat']['config']); write it with `hamfeat features`"
-        )
-    current = features_version()
-    if int(config.get("features_version", -1)) != current:
-        raise DatasetError(
-            f"{features_path}: features version {config.get('features_version')!r} is not "
-            f"this hamfeat's ({current}); recompute the features"
-        )
-    if families is not None:
-        fams = FAMILY_NAMES + GRAY_FAMILY_NAMES
-        have = [f for f in fams if feature_columns(table.columns, (f,))]
-        missing = [f for f in families if f not in have]
-        if missing:
-            raise UsageError(
-                f"--families: {features_path} has no column of {', '.join(missing)}; its "
-                f"families: {', '.join(have) or 'none'}"
-            )
+    config = _checked_config(table, features_path, families)
     check_trainable(table, model, features_path)
     est = make_model(
         model,
@@ -254,6 +234,33 @@ def train(
         },
         novelty=detector,
     )
+
+
+def _checked_config(table, features_path: Path, families: Sequence[str] | None) -> dict:
+    """The table's feature configuration, refused when missing or of another features version,
+    or when ``families`` names a family the table has no column of."""
+    config = table_config(table)
+    if not config:
+        raise DatasetError(
+            f"{features_path}: the table carries no hamfeat feature configuration "
+            "(attrs['hamfeat']['config']); write it with `hamfeat features`"
+        )
+    current = features_version()
+    if int(config.get("features_version", -1)) != current:
+        raise DatasetError(
+            f"{features_path}: features version {config.get('features_version')!r} is not "
+            f"this hamfeat's ({current}); recompute the features"
+        )
+    if families is not None:
+        fams = FAMILY_NAMES + GRAY_FAMILY_NAMES
+        have = [f for f in fams if feature_columns(table.columns, (f,))]
+        missing = [f for f in families if f not in have]
+        if missing:
+            raise UsageError(
+                f"--families: {features_path} has no column of {', '.join(missing)}; its "
+                f"families: {', '.join(have) or 'none'}"
+            )
+    return config
 
 
 @quiet("train")

@@ -26,7 +26,10 @@ def test_parse_variants_reads_literals() -> None:
     assert bg.parse_variants("") == {}
 
 
-@pytest.mark.parametrize("spec", ["lrb", "lrb=lr", "=lr:C=1", "lrb=lr:C", "lrb=lr:C=abc("])
+@pytest.mark.parametrize(
+    "spec", ["lrb", "lrb=lr", "=lr:C=1", "lrb=lr:C", "lrb=lr:C=abc(", "m=mlp:alpha=0.1",
+             "m=mlp:random_state=3"],
+)
 def test_parse_variants_rejects_bad_text(spec: str) -> None:
     with pytest.raises(ValueError, match="--variant"):
         bg.parse_variants(spec)

@@ -54,7 +54,7 @@ from hamfeat.evaluation.metrics import evaluate_oof as _evaluate_oof
 from hamfeat.evaluation.metrics import pick_alpha as _pick_alpha
 from hamfeat.evaluation.oof import OOF, average_oof, oof_predictions
 from hamfeat.evaluation.splits import Split, grouped_splits
-from hamfeat.models import make_model
+from hamfeat.models import make_model, model_names
 from hamfeat.tables import load_table, table_hash
 
 #: Offsets of the per-class rule, on the log scale.
@@ -114,8 +114,8 @@ def parse_variants(spec: str) -> dict[str, tuple[str, dict, str]]:
     of the model's parameters. ``tag`` (a hash of the text) keys the cache, so that changing
     a variant's settings never reuses its old predictions.
 
-    >>> parse_variants("mlp512=mlp:hidden_layer_sizes=(512,);alpha=0.1")["mlp512"][:2]
-    ('mlp', {'hidden_layer_sizes': (512,), 'alpha': 0.1})
+    >>> parse_variants("mlp512=mlp:hidden_layer_sizes=(512,);max_iter=500")["mlp512"][:2]
+    ('mlp', {'hidden_layer_sizes': (512,), 'max_iter': 500})
     """
     out: dict[str, tuple[str, dict, str]] = {}
     for part in filter(None, _split_top(spec, ",")):
@@ -419,8 +419,6 @@ def main(argv: list[str] | None = None) -> int:
         variants = parse_variants(a.variant)
     except ValueError as exc:
         ap.error(str(exc))
-    from hamfeat.models import model_names
-
     known = set(model_names()) | set(variants)
     for flag, val in (("--members", a.members), ("--extra-members", a.extra_members)):
         bad = [m for m in filter(None, val.split(",")) if m not in known]
